@@ -1,0 +1,166 @@
+"""The one module that talks to the Snowflake driver: login, submit, status, cancel, results.
+
+Every function here blocks (the driver is synchronous); callers run them on the pool's threads. Driver
+errors leave this module translated by `errors.translate`, so nothing above it sees a driver class.
+This is also the seam for a second transport (Snowflake's SQL API v2): the connector only needs
+`login`, `submit`, `poll`, `cancel` and `open_result`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import SnowflakeError, translate
+
+if TYPE_CHECKING:
+    from snowflake.connector import SnowflakeConnection
+    from snowflake.connector.cursor import SnowflakeCursor
+
+T = TypeVar("T")
+
+#: Driver settings the plugin always wants (see docs/architecture.md).
+BASE_CONNECT_KWARGS: Mapping[str, Any] = {
+    # Server-side binding: values never enter the SQL text or the query history.
+    "paramstyle": "numeric",
+    # Without internet, platform detection probes cloud metadata endpoints and stalls ~5 s now and then.
+    "platform_detection_timeout_seconds": 0,
+    # The service owns the session's life; never open a browser or keep a heartbeat thread per session.
+    "client_session_keep_alive": False,
+}
+
+
+def _translated(fn: Callable[..., T], *args: Any, query_id: str | None = None, **kwargs: Any) -> T:
+    try:
+        return fn(*args, **kwargs)
+    except SnowflakeError:
+        raise
+    except Exception as exc:
+        raise translate(exc, query_id=query_id) from exc
+
+
+def login(driver_kwargs: Mapping[str, Any]) -> SnowflakeConnection:
+    """Open a session (a login round trip) with our base settings under the caller's."""
+    import snowflake.connector
+
+    return _translated(snowflake.connector.connect, **{**BASE_CONNECT_KWARGS, **driver_kwargs})
+
+
+@dataclass(frozen=True)
+class QueryState:
+    """A poll's answer: the driver's status name, plus Snowflake's error when the query failed."""
+
+    status: str
+    errno: int | None = None
+    sqlstate: str | None = None
+    message: str | None = None
+
+
+def submit(
+    conn: SnowflakeConnection,
+    sql: str,
+    params: Sequence[Any] | None,
+    *,
+    statement_params: Mapping[str, str],
+    statement_count: int = 1,
+    batch_rows: Sequence[Sequence[Any]] | None = None,
+) -> str:
+    """Submit without waiting; returns the query id.
+
+    `batch_rows` runs the statement once per row through array binding (one request, `executemany`).
+    `statement_count` > 1 sends a multi-statement request (Snowflake checks the count).
+    """
+
+    def _submit() -> str:
+        with conn.cursor() as cur:
+            options: dict[str, Any] = {"_statement_params": dict(statement_params), "_exec_async": True}
+            if statement_count != 1:
+                options["num_statements"] = statement_count
+            if batch_rows is not None:
+                cur.executemany(sql, list(batch_rows), **options)
+            else:
+                cur.execute(sql, list(params) if params else None, **options)
+            if not cur.sfqid:
+                raise RuntimeError("Snowflake accepted the statement but returned no query id")
+            return str(cur.sfqid)
+
+    return _translated(_submit)
+
+
+def poll(conn: SnowflakeConnection, query_id: str) -> QueryState:
+    """Ask Snowflake for the query's status; a failed query comes back with its code and message."""
+    from snowflake.connector import ProgrammingError
+
+    status = _translated(conn.get_query_status, query_id, query_id=query_id)
+    if not conn.is_an_error(status) or status.name in ("ABORTING", "ABORTED", "DISCONNECTED"):
+        return QueryState(status.name)
+    try:
+        conn.get_query_status_throw_if_error(query_id)
+    except ProgrammingError as exc:
+        return QueryState(status.name, errno=exc.errno, sqlstate=exc.sqlstate, message=exc.raw_msg or exc.msg)
+    except Exception as exc:
+        raise translate(exc, query_id=query_id) from exc
+    return QueryState(status.name)
+
+
+def cancel(conn: SnowflakeConnection, query_id: str) -> None:
+    """Cancel a query; cancelling a finished or unknown query is not an error (Snowflake answers with text)."""
+
+    def _cancel() -> None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT SYSTEM$CANCEL_QUERY(:1)", [query_id])
+            cur.fetchall()
+
+    _translated(_cancel, query_id=query_id)
+
+
+def child_query_ids(conn: SnowflakeConnection, query_id: str) -> list[str]:
+    """The query ids of a finished multi-statement request's statements, in order."""
+
+    def _children() -> list[str]:
+        with conn.cursor() as cur:
+            cur.get_results_from_sfqid(query_id)
+            ids = [str(cur.sfqid)]
+            while cur.nextset():
+                ids.append(str(cur.sfqid))
+            return [i for i in ids if i != query_id] or ids
+
+    return _translated(_children, query_id=query_id)
+
+
+def open_result(conn: SnowflakeConnection, query_id: str) -> SnowflakeCursor:
+    """A cursor attached to a finished query's result (kept by Snowflake ~24 h, same user and role)."""
+
+    def _open() -> SnowflakeCursor:
+        cur = conn.cursor()
+        cur.get_results_from_sfqid(query_id)
+        return cur
+
+    return _translated(_open, query_id=query_id)
+
+
+def arrow_batches(cursor: SnowflakeCursor) -> Iterator[Any]:
+    """Stream a result as pyarrow RecordBatches without holding it all in memory."""
+    try:
+        for table in cursor.fetch_arrow_batches():
+            yield from table.to_batches()
+    except SnowflakeError:
+        raise
+    except Exception as exc:
+        raise translate(exc, query_id=cursor.sfqid) from exc
+
+
+def execute(conn: SnowflakeConnection, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run a short statement synchronously and return its rows (query history look-ups, DDL)."""
+
+    def _execute() -> list[tuple[Any, ...]]:
+        with conn.cursor() as cur:
+            cur.execute(sql, list(params) if params else None)
+            return [tuple(row) for row in cur.fetchall()]
+
+    return _translated(_execute)
+
+
+def is_closed(conn: SnowflakeConnection) -> bool:
+    return bool(conn.is_closed())

@@ -1,0 +1,335 @@
+"""SnowflakeConnector: submit, follow, cancel and report on queries for Flyte. Orchestration only.
+
+The same code serves local runs (in-process) and flyte's connector service, where one replica follows
+many users' queries: the connector keeps no state but a pool of logged-in sessions, so any replica can
+answer any call from the stored `SnowflakeJobMetadata`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from flyte.connectors import AsyncConnector, ConnectorRegistry, Resource
+from flyteidl2.connector.connector_pb2 import TaskExecutionMetadata
+from flyteidl2.core import tasks_pb2
+from flyteidl2.core.execution_pb2 import TaskExecution, TaskLog
+from google.protobuf import json_format
+
+from . import _client
+from ._auth import Credentials
+from ._links import AccountIdentifier
+from ._pool import Pool
+from ._sql import build_query_tag, compile_batch, compile_query, statement_count
+from ._status import describe
+from .config import SnowflakeConfig
+from .errors import (
+    SnowflakeAuthError,
+    SnowflakeError,
+    SnowflakeQueryError,
+    SnowflakeTransientError,
+)
+from .metadata import SnowflakeJobMetadata
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TASK_TYPE = "snowflake"
+
+#: Backoff between attempts of one call when Snowflake is briefly unreachable (seconds).
+RETRY_DELAYS = (0.1, 0.4, 1.2)
+
+
+class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
+    """Runs `snowflake` tasks: `create` submits the query asynchronously, `get` follows it, `delete` cancels it."""
+
+    name = "Snowflake Connector"
+    task_type_name = TASK_TYPE
+    task_type_version = 0
+    metadata_type = SnowflakeJobMetadata
+
+    def __init__(self, pool: Pool[Any] | None = None) -> None:
+        self._pool: Pool[Any] | None = pool
+
+    @property
+    def pool(self) -> Pool[Any]:
+        """The process's logged-in sessions; made on first use so importing the plugin costs nothing."""
+        if self._pool is None:
+            self._pool = Pool()
+        return self._pool
+
+    async def create(
+        self,
+        task_template: tasks_pb2.TaskTemplate,
+        inputs: dict[str, Any] | None = None,
+        snowflake_private_key: str | None = None,
+        snowflake_private_key_passphrase: str | None = None,
+        **kwargs: Any,
+    ) -> SnowflakeJobMetadata:
+        """Submit the task's SQL without waiting for it; returns the query's identifiers."""
+        output_prefix = str(kwargs.pop("output_prefix", "") or "")
+        execution = kwargs.pop("task_execution_metadata", None)
+        secrets = {
+            **kwargs,
+            "snowflake_private_key": snowflake_private_key,
+            "snowflake_private_key_passphrase": snowflake_private_key_passphrase,
+        }
+        custom = json_format.MessageToDict(task_template.custom) if task_template.HasField("custom") else {}
+        config = SnowflakeConfig.from_custom(custom)
+        sql = task_template.sql.statement
+        meta = SnowflakeJobMetadata(
+            account=config.account,
+            user=config.user,
+            database=config.database,
+            schema=config.schema,
+            warehouse=config.warehouse,
+            query_id="",
+            has_output=len(task_template.interface.outputs.variables) > 0,
+            connection_kwargs=config.connection_kwargs,
+            config=config.to_custom(),
+            secrets={str(k): str(v) for k, v in (custom.get("secrets") or {}).items()},
+            statement_count=statement_count(sql),
+            submitted_at=time.time(),
+            output_prefix=output_prefix,
+        )
+        try:
+            submit = _submission(config, sql, inputs or {}, custom, meta.statement_count, task_template, execution)
+            meta.query_id = await self._run(config, Credentials.from_kwargs(secrets), submit, retry_session=True)
+        except SnowflakeTransientError:
+            # Nothing was accepted: the backend may safely call create again.
+            raise
+        except SnowflakeError as exc:
+            # A final failure (bad SQL, bad input, bad credentials): recorded so that `get` fails the task
+            # with Snowflake's code and message, rather than the service answering INTERNAL.
+            meta.error = _error_record(exc)
+            meta.query_id = getattr(exc, "query_id", None) or ""
+        logger.info("Snowflake query submitted: %s", meta.query_id or "(rejected)")
+        return meta
+
+    async def get(
+        self,
+        resource_meta: SnowflakeJobMetadata,
+        snowflake_private_key: str | None = None,
+        snowflake_private_key_passphrase: str | None = None,
+        **kwargs: Any,
+    ) -> Resource:
+        """The query's phase now, its Snowsight link, and on success the `results` output."""
+        meta = resource_meta
+        if meta.error is not None:
+            return Resource(phase=TaskExecution.FAILED, message=_error_message(meta.error, meta.query_id))
+        config = SnowflakeConfig.from_custom(meta.config) if meta.config else _legacy_config(meta)
+        secrets = {
+            **kwargs,
+            "snowflake_private_key": snowflake_private_key,
+            "snowflake_private_key_passphrase": snowflake_private_key_passphrase,
+        }
+        links = _log_links(meta)
+        try:
+            state = await self._run(
+                config, Credentials.from_kwargs(secrets), lambda c: _client.poll(c, meta.query_id), retry=True
+            )
+        except SnowflakeTransientError as exc:
+            # The query lives on in Snowflake; failing the task here would lose it (and a retry would run
+            # it twice). Report it as still running: the next poll tries again.
+            return Resource(
+                phase=TaskExecution.RUNNING,
+                message=f"could not reach Snowflake to check query {meta.query_id} ({exc}); checking again",
+                log_links=links,
+            )
+        except SnowflakeError as exc:
+            return Resource(
+                phase=TaskExecution.FAILED,
+                message=_error_message(_error_record(exc), meta.query_id),
+                log_links=links,
+            )
+        view = describe(state.status, warehouse=config.warehouse, query_id=meta.query_id)
+        elapsed = max(0.0, time.time() - meta.submitted_at) if meta.submitted_at else None
+        info: dict[str, Any] = {"query_id": meta.query_id, "status": state.status}
+        if elapsed is not None:
+            info["elapsed_s"] = round(elapsed, 3)
+        if state.errno is not None or (view.phase == TaskExecution.FAILED and state.message):
+            record = {"errno": state.errno, "sqlstate": state.sqlstate, "message": state.message}
+            info["error"] = record
+            return Resource(
+                phase=TaskExecution.FAILED,
+                message=_error_message(record, meta.query_id),
+                log_links=links,
+                custom_info=info,
+            )
+        if view.phase != TaskExecution.SUCCEEDED:
+            return Resource(phase=view.phase, message=view.message, log_links=links, custom_info=info)
+        outputs = await self._outputs(meta, config, secrets, info) if meta.has_output else None
+        message = view.message if elapsed is None else f"{view.message} in {elapsed:.2f}s"
+        return Resource(phase=view.phase, message=message, log_links=links, outputs=outputs, custom_info=info)
+
+    async def delete(
+        self,
+        resource_meta: SnowflakeJobMetadata,
+        snowflake_private_key: str | None = None,
+        snowflake_private_key_passphrase: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Cancel the query. Idempotent: a finished, failed or unknown query is left as it is."""
+        meta = resource_meta
+        if not meta.query_id or meta.error is not None:
+            return
+        config = SnowflakeConfig.from_custom(meta.config) if meta.config else _legacy_config(meta)
+        secrets = {
+            **kwargs,
+            "snowflake_private_key": snowflake_private_key,
+            "snowflake_private_key_passphrase": snowflake_private_key_passphrase,
+        }
+        credentials = Credentials.from_kwargs(secrets)
+
+        def _cancel_if_running(conn: Any) -> None:
+            if describe(_client.poll(conn, meta.query_id).status).terminal:
+                return
+            _client.cancel(conn, meta.query_id)
+
+        try:
+            await self._run(config, credentials, _cancel_if_running, retry=True)
+        except SnowflakeQueryError as exc:
+            # Snowflake answers an unknown or already-finished query with an error: nothing left to cancel.
+            logger.info("cancel of %s: nothing to cancel (%s)", meta.query_id, exc)
+        logger.info("Snowflake query cancelled: %s", meta.query_id)
+
+    async def _outputs(
+        self, meta: SnowflakeJobMetadata, config: SnowflakeConfig, secrets: Mapping[str, Any], info: dict[str, Any]
+    ) -> dict[str, Any]:
+        from .dataframe import result_reference
+
+        query_id = meta.query_id
+        if meta.statement_count > 1:
+            children = await self._run(
+                config, Credentials.from_kwargs(secrets), lambda c: _client.child_query_ids(c, meta.query_id)
+            )
+            info["statement_query_ids"] = children
+            query_id = children[-1]
+        return {"results": result_reference(meta, query_id)}
+
+    async def _run(
+        self,
+        config: SnowflakeConfig,
+        credentials: Credentials,
+        fn: Callable[[Any], T],
+        *,
+        retry: bool = False,
+        retry_session: bool = False,
+    ) -> T:
+        """Run `fn(connection)` on a pooled session of these credentials, on the pool's threads.
+
+        `retry` retries transient failures (idempotent calls: poll, cancel). Broken sessions are always
+        discarded; `retry_session` retries once on a fresh session when the old one had expired, which is
+        safe even for submits because Snowflake rejected the statement before running it.
+        """
+        key = credentials.fingerprint(config.identity())
+        delays = list(RETRY_DELAYS) if retry else []
+        fresh_session_retries = 1 if retry_session else 0
+
+        def login() -> Any:
+            return _client.login({**config.driver_kwargs(), **credentials.driver_kwargs(config.authenticator)})
+
+        while True:
+            try:
+                async with self.pool.connection(key, login) as lease:
+                    try:
+                        return await self.pool.run(fn, lease.conn)
+                    except (SnowflakeTransientError, SnowflakeAuthError):
+                        lease.discard()
+                        raise
+            except SnowflakeTransientError as exc:
+                if getattr(exc, "session_expired", False) and fresh_session_retries:
+                    fresh_session_retries -= 1
+                    continue
+                if not delays:
+                    raise
+                delay = delays.pop(0)
+                logger.info("Snowflake unreachable (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+
+def _submission(
+    config: SnowflakeConfig,
+    sql: str,
+    inputs: Mapping[str, Any],
+    custom: Mapping[str, Any],
+    count: int,
+    template: tasks_pb2.TaskTemplate,
+    execution: TaskExecutionMetadata | None,
+) -> Callable[[Any], str]:
+    """Bind the inputs and build the statement parameters; returns the blocking submit for a session."""
+    params: dict[str, str] = {"QUERY_TAG": build_query_tag(config.query_tag, _flyte_context(template, execution))}
+    if config.statement_timeout:
+        params["STATEMENT_TIMEOUT_IN_SECONDS"] = str(int(config.statement_timeout))
+    if custom.get("batch"):
+        batch_sql, rows = compile_batch(sql, inputs)
+        return lambda conn: _client.submit(
+            conn, batch_sql, None, statement_params=params, statement_count=count, batch_rows=rows
+        )
+    bound = compile_query(sql, inputs)
+    return lambda conn: _client.submit(conn, bound.sql, bound.params, statement_params=params, statement_count=count)
+
+
+def _flyte_context(template: tasks_pb2.TaskTemplate, execution: TaskExecutionMetadata | None) -> dict[str, str]:
+    """Where the query comes from, for Snowflake's QUERY_TAG (so admins can trace cost back to a run)."""
+    context = {"task": template.id.name} if template.id.name else {}
+    if execution is None or not execution.HasField("task_execution_id"):
+        return context
+    task_execution = execution.task_execution_id
+    node = task_execution.node_execution_id
+    run = node.execution_id
+    fields = {
+        "project": run.project,
+        "domain": run.domain,
+        "run": run.name,
+        "action": node.node_id,
+        "attempt": str(task_execution.retry_attempt),
+    }
+    return {**context, **{k: v for k, v in fields.items() if v}}
+
+
+def _legacy_config(meta: SnowflakeJobMetadata) -> SnowflakeConfig:
+    """Metadata written by the public plugin has no `config`: rebuild it from the flat fields."""
+    return SnowflakeConfig(
+        account=meta.account,
+        database=meta.database,
+        schema=meta.schema,
+        warehouse=meta.warehouse,
+        user=meta.user,
+        connection_kwargs=meta.connection_kwargs,
+    )
+
+
+def _log_links(meta: SnowflakeJobMetadata) -> list[TaskLog]:
+    try:
+        uri = AccountIdentifier.parse(meta.account).snowsight_query_url(meta.query_id)
+    except SnowflakeError:
+        return []
+    return [TaskLog(uri=uri, name="Snowflake query", ready=True, link_type=TaskLog.DASHBOARD)]
+
+
+def _error_record(exc: SnowflakeError) -> dict[str, Any]:
+    return {
+        "kind": type(exc).__name__,
+        "errno": getattr(exc, "errno", None),
+        "sqlstate": getattr(exc, "sqlstate", None),
+        "message": str(exc),
+    }
+
+
+def _error_message(record: Mapping[str, Any], query_id: str) -> str:
+    parts = []
+    if record.get("errno") is not None:
+        parts.append(f"Snowflake error {record['errno']}")
+    if record.get("sqlstate"):
+        parts.append(f"SQLSTATE {record['sqlstate']}")
+    head = " ".join(parts) or str(record.get("kind") or "Snowflake error")
+    where = f" (query {query_id})" if query_id else ""
+    return f"{head}{where}: {record.get('message') or 'no message'}"
+
+
+ConnectorRegistry.register(SnowflakeConnector(), override=True)

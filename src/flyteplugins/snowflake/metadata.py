@@ -1,0 +1,50 @@
+"""SnowflakeJobMetadata: what the Flyte backend stores for a running query. Identifiers only, never a secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flyte.connectors import ResourceMeta
+
+
+@dataclass
+class SnowflakeJobMetadata(ResourceMeta):
+    """Identifies a submitted query so that any connector replica can follow, cancel or report on it.
+
+    The backend stores this as JSON and sends it back on every call. The first seven fields are those of
+    the public plugin, so a query submitted by it can still be followed after an upgrade.
+
+    Attributes:
+        account: Snowflake account identifier.
+        user: Snowflake user that ran the query (results are readable by the same user and role).
+        database: Database the query ran in.
+        schema: Schema the query ran in.
+        warehouse: Warehouse the query ran on.
+        query_id: Snowflake query id; for a multi-statement request, the parent query.
+        has_output: Whether the task declares a `results` output.
+        connection_kwargs: Non-secret driver settings of the task (kept for compatibility).
+        config: The task's `SnowflakeConfig` as stored in the task (no secrets: secrets are never in it).
+        secrets: Keyword name -> secret *reference* (a name such as `SNOWFLAKE_PRIVATE_KEY`), never a value;
+            downstream readers use it to find the same credentials.
+        statement_count: Statements in the request (more than one: a multi-statement request).
+        submitted_at: Unix time the query was submitted, for elapsed time.
+        error: Set when the query failed before Snowflake accepted it (login, binding): code, sqlstate,
+            message and kind, so `get` reports it as the task's failure.
+        output_prefix: Where the task's outputs go (materialized results are written below it).
+    """
+
+    account: str
+    user: str
+    database: str
+    schema: str
+    warehouse: str
+    query_id: str
+    has_output: bool
+    connection_kwargs: dict[str, Any] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    statement_count: int = 1
+    submitted_at: float = 0.0
+    error: dict[str, Any] | None = None
+    output_prefix: str = ""
