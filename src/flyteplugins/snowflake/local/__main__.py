@@ -1,0 +1,68 @@
+"""`python -m flyteplugins.snowflake.local --port 0`: serve the local Snowflake; prints `READY <host>:<port>`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+
+from ._knobs import Knobs, parse_first_status
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs]:
+    parser = argparse.ArgumentParser(
+        prog="python -m flyteplugins.snowflake.local",
+        description="A local Snowflake for tests: the official driver connects to it over HTTP on loopback.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
+    parser.add_argument("--min-query-ms", type=int, default=0, help="every query stays RUNNING at least this long")
+    parser.add_argument(
+        "--first-status",
+        metavar="STATUS:MS",
+        help="status a query shows first, e.g. RESUMING_WAREHOUSE:300 (QUEUED, BLOCKED, NO_DATA, ...)",
+    )
+    parser.add_argument("--latency-ms", type=int, default=0, help="added to every wire-protocol request")
+    parser.add_argument("--result-ttl-s", type=float, default=3600.0, help="results are dropped after this age")
+    parser.add_argument("--max-results", type=int, default=1000, help="at most this many results are kept")
+    parser.add_argument(
+        "--max-result-bytes", type=int, default=256 * 1024 * 1024, help="at most this many bytes of results are kept"
+    )
+    parser.add_argument("--max-history", type=int, default=10_000, help="at most this many query records are kept")
+    parser.add_argument("--strict-users", action="store_true", help="reject logins of users not added at run time")
+    args = parser.parse_args(argv)
+    first_status, first_status_ms = (None, 0)
+    try:
+        if args.first_status:
+            first_status, first_status_ms = parse_first_status(args.first_status)
+        knobs = Knobs(
+            min_query_ms=args.min_query_ms,
+            first_status=first_status,
+            first_status_ms=first_status_ms,
+            latency_ms=args.latency_ms,
+            result_ttl_s=args.result_ttl_s,
+            max_results=args.max_results,
+            max_result_bytes=args.max_result_bytes,
+            max_history=args.max_history,
+            strict_users=args.strict_users,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args.host, args.port, knobs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    host, port, knobs = parse_args(argv)
+    from ._server import serve  # imports fakesnow / DuckDB: after the arguments are known to be valid
+
+    def ready(bound_host: str, bound_port: int) -> None:
+        sys.stdout.write(f"READY {bound_host}:{bound_port}\n")
+        sys.stdout.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(host, port, knobs, on_ready=ready)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,447 @@
+"""The local Snowflake's HTTP app: the driver's wire protocol, fault injection, and the admin API under `/_local`.
+
+Every wire-protocol answer is HTTP 200 with Snowflake's `code` / `message` / `data.sqlState` (never a bare 500),
+except the faults a test asks for (HTTP 429/5xx bursts, dropped connections, added latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import gzip
+import json
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import _fakesnow as fs
+from ._engine import Engine, QueryError, QueryRecord
+from ._knobs import Knobs
+from ._sessions import MASTER_VALIDITY_S, SESSION_VALIDITY_S, LoginError, Session, SessionStore, User, verify_login
+
+ADMIN_PREFIX = "/_local"
+_TOKEN_RE = re.compile(r'Snowflake Token="([^"]*)"')
+_ASYNC_MESSAGE = "Asynchronous execution in progress. Use provided query id to perform query monitoring and management."
+
+
+class State:
+    """Everything the app shares: knobs (replaced whole, so worker threads read a consistent copy), sessions,
+    the engine. `initial_knobs` is what `reset` returns to."""
+
+    def __init__(self, knobs: Knobs) -> None:
+        self.initial_knobs = knobs
+        self.knobs = knobs
+        self.sessions = SessionStore()
+        self.database = fs.Database()
+        self.engine = Engine(self.database, lambda: self.knobs)
+        self.started = time.time()
+
+    def take_drop(self, first_bytes: bytes) -> bool:
+        """Whether to drop the connection carrying this request (a wire request while `drop_count` > 0)."""
+        if self.knobs.drop_count <= 0 or f" {ADMIN_PREFIX}/".encode() in first_bytes[:64]:
+            return False
+        if not first_bytes[:8].split(b" ", 1)[0].isalpha():
+            return False
+        self.knobs = dataclasses.replace(self.knobs, drop_count=self.knobs.drop_count - 1)
+        return True
+
+    def close(self) -> None:
+        self.engine.shutdown()
+        for session in self.sessions.live():
+            self.sessions.delete(session)
+        self.database.close()
+
+
+def _ok(data: Any = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"data": data, "code": None, "message": None, "success": True, **extra})
+
+
+def _error(errno: int, message: str, sqlstate: str | None = None, query_id: str | None = None) -> JSONResponse:
+    code = f"{errno:06d}"
+    data = {"errorCode": code, "sqlState": sqlstate, "queryId": query_id, "age": 0}
+    return JSONResponse({"data": data, "code": code, "message": message, "success": False, "headers": None})
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if request.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    if not body:
+        return {}
+    parsed = json.loads(body)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _token(request: Request) -> str:
+    match = _TOKEN_RE.search(request.headers.get("Authorization", ""))
+    return match.group(1) if match else ""
+
+
+# -------------------------------------------------------------------------------------------------------------------
+# Wire protocol
+
+
+def build_app(knobs: Knobs | None = None) -> Starlette:
+    """The Starlette app of one local Snowflake (its own in-memory database). Serve it with uvicorn."""
+    state = State(knobs or Knobs())
+
+    def session_of(request: Request) -> Session:
+        return state.sessions.lookup(_token(request))
+
+    async def login(request: Request) -> Response:
+        body = await _json_body(request)
+        data: dict[str, Any] = body.get("data") or {}
+        user_name = str(data.get("LOGIN_NAME") or "")
+        if state.knobs.reject_logins:
+            return _error(390100, "Incorrect username or password was specified.", "28000")
+        try:
+            verify_login(data, state.sessions.users.get(user_name.upper()), state.knobs.strict_users)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "28000")
+        params = request.query_params
+        session_parameters: dict[str, Any] = data.get("SESSION_PARAMETERS") or {}
+        autocommit = bool(session_parameters.get("AUTOCOMMIT", True))
+        database, schema = params.get("databaseName"), params.get("schemaName")
+        database = database.upper() if database and not database.startswith('"') else database
+        schema = schema.upper() if schema and not schema.startswith('"') else schema
+        try:
+            conn = await asyncio.to_thread(state.database.connect, database, schema, autocommit)
+        except fs.SnowflakeError as exc:
+            return _error(int(exc.errno or 390201), exc.msg or str(exc), exc.sqlstate or "08001")
+        warehouse = params.get("warehouse")
+        session = state.sessions.create(
+            user=user_name.upper(),
+            account=str(data.get("ACCOUNT_NAME") or ""),
+            database=conn.database,
+            schema=conn.schema,
+            warehouse=warehouse.upper() if warehouse else None,
+            role=(params.get("roleName") or "PUBLIC").upper(),
+            conn=conn,
+            query_tag=str(session_parameters.get("QUERY_TAG") or ""),
+        )
+        return _ok(
+            {
+                "token": session.token,
+                "masterToken": session.master_token,
+                "validityInSeconds": SESSION_VALIDITY_S,
+                "masterValidityInSeconds": MASTER_VALIDITY_S,
+                "sessionId": session.session_id,
+                "serverVersion": fs.SERVER_VERSION,
+                "parameters": [
+                    {"name": "AUTOCOMMIT", "value": autocommit},
+                    {"name": "TIMEZONE", "value": "Etc/UTC"},
+                    {"name": "CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY", "value": 3600},
+                    # 0 keeps array binds inline (no PUT to a stage, which the emulator does not serve)
+                    {"name": "CLIENT_STAGE_ARRAY_BINDING_THRESHOLD", "value": 0},
+                    {"name": "CLIENT_TELEMETRY_ENABLED", "value": False},
+                ],
+                "sessionInfo": {
+                    "databaseName": session.database,
+                    "schemaName": session.schema,
+                    "warehouseName": session.warehouse,
+                    "roleName": session.role,
+                },
+            }
+        )
+
+    async def token_request(request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            session = state.sessions.renew(_token(request), str(body.get("oldSessionToken") or ""))
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08001")
+        return _ok(
+            {
+                "sessionToken": session.token,
+                "validityInSeconds": SESSION_VALIDITY_S,
+                "masterToken": session.master_token,
+                "masterValidityInSeconds": MASTER_VALIDITY_S,
+            }
+        )
+
+    async def session_endpoint(request: Request) -> Response:
+        try:
+            session = session_of(request)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08003")
+        if request.query_params.get("delete") == "true":
+            state.sessions.delete(session)
+
+            def close_conn() -> None:
+                with session.lock:
+                    fs.close(session.conn)
+
+            await asyncio.to_thread(close_conn)
+        return _ok()
+
+    async def heartbeat(request: Request) -> Response:
+        try:
+            session_of(request)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08003")
+        return _ok()
+
+    async def query_request(request: Request) -> Response:
+        try:
+            session = session_of(request)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08003")
+        body = await _json_body(request)
+        sql = str(body.get("sqlText") or "")
+        record = state.engine.submit(
+            session,
+            sql,
+            request_id=request.query_params.get("requestId", ""),
+            asynchronous=bool(body.get("asyncExec")),
+            bindings=body.get("bindings"),
+            statement_params=body.get("parameters"),
+            describe_only=bool(body.get("describeOnly")),
+        )
+        if record.asynchronous:
+            data = {
+                "queryId": record.query_id,
+                "getResultUrl": f"/queries/{record.query_id}/result",
+                "queryAbortsAfterSecs": 172800,
+                "progressDesc": None,
+            }
+            return JSONResponse({"data": data, "code": "333334", "message": _ASYNC_MESSAGE, "success": True})
+        return await answer(record)
+
+    async def answer(record: QueryRecord) -> Response:
+        """The query's result if it ends within `result_wait_ms`, else "in progress" (the driver polls again)."""
+        if not await state.engine.wait(record, state.knobs.result_wait_ms / 1000):
+            data = {"queryId": record.query_id, "getResultUrl": f"/queries/{record.query_id}/result"}
+            return JSONResponse(
+                {"data": data, "code": "333333", "message": "Query execution in progress", "success": True}
+            )
+        try:
+            result = state.engine.result_of(record)
+        except QueryError as exc:
+            return _error(exc.errno, exc.message, exc.sqlstate, record.query_id)
+        return _ok(_result_data(record, result))
+
+    async def query_result(request: Request) -> Response:
+        try:
+            session_of(request)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08003")
+        query_id = request.path_params["query_id"]
+        record = state.engine.get(query_id)
+        if record is None:
+            return _error(709, f"Statement {query_id} not found", "02000", query_id)
+        return await answer(record)
+
+    async def monitoring(request: Request) -> Response:
+        try:
+            session_of(request)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08003")
+        record = state.engine.get(request.path_params["query_id"])
+        if record is None:
+            return _ok({"queries": []})
+        data: dict[str, Any] = {"queries": [record.monitoring()]}
+        if record.error is not None:
+            data["sqlState"] = record.error.sqlstate
+        return _ok(data)
+
+    async def abort_request(request: Request) -> Response:
+        """The driver's cancel of a running statement (timeout, Ctrl-C): found by the statement's request id."""
+        try:
+            session = session_of(request)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08003")
+        body = await _json_body(request)
+        record = state.engine.by_request(session, str(body.get("requestId") or ""))
+        if record is not None:
+            state.engine.cancel(record.query_id)
+        return _ok()
+
+    async def abort_query(request: Request) -> Response:
+        """`cursor.abort_query(qid)`: success is whether a running query was cancelled."""
+        try:
+            session_of(request)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08003")
+        cancelled = state.engine.cancel(request.path_params["query_id"])
+        return JSONResponse({"data": None, "code": None, "message": None, "success": cancelled})
+
+    async def telemetry(_: Request) -> Response:
+        return _ok()
+
+    routes = [
+        Route("/session/v1/login-request", login, methods=["POST"]),
+        Route("/session/token-request", token_request, methods=["POST"]),
+        Route("/session", session_endpoint, methods=["POST"]),
+        Route("/session/heartbeat", heartbeat, methods=["POST"]),
+        Route("/queries/v1/query-request", query_request, methods=["POST"]),
+        Route("/queries/v1/abort-request", abort_request, methods=["POST"]),
+        Route("/queries/{query_id}/result", query_result, methods=["GET"]),
+        Route("/queries/{query_id}/abort-request", abort_query, methods=["POST"]),
+        Route("/monitoring/queries/{query_id}", monitoring, methods=["GET"]),
+        Route("/telemetry/send", telemetry, methods=["POST"]),
+        *_admin_routes(state),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(state.close)
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.local = state
+    app.add_middleware(_FaultMiddleware, state=state)
+    return app
+
+
+def _result_data(record: QueryRecord, result: fs.StatementResult) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "parameters": [{"name": "TIMEZONE", "value": "Etc/UTC"}],
+        "rowtype": result.rowtype,
+        "total": result.total,
+        "returned": result.total,
+        "queryId": record.query_id,
+        "statementTypeId": result.statement_type_id,
+        "finalDatabaseName": result.database or record.session.database,
+        "finalSchemaName": result.schema or record.session.schema,
+        "finalWarehouseName": record.session.warehouse,
+        "finalRoleName": record.session.role,
+        "sendResultTime": int(time.time() * 1000),
+    }
+    if result.json_rowset is not None:
+        data.update(queryResultFormat="json", rowset=result.json_rowset)
+    else:
+        data.update(queryResultFormat="arrow", rowsetBase64=base64.b64encode(result.ipc).decode())
+    if result.result_ids:
+        data["resultIds"] = ",".join(result.result_ids)
+        data["resultTypes"] = ",".join("4096" for _ in result.result_ids)
+    if record.describe_only:
+        data["numberOfBinds"] = record.sql.count("?")
+        data["arrayBindSupported"] = result.statement_type_id == 0x3100
+    return data
+
+
+class _FaultMiddleware:
+    """Added latency and HTTP error bursts on wire-protocol requests (the admin API is never affected)."""
+
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        knobs = self.state.knobs
+        if knobs.latency_ms:
+            await asyncio.sleep(knobs.latency_ms / 1000)
+        if knobs.fail_http_count > 0 and scope["path"].startswith(knobs.fail_http_path):
+            self.state.knobs = dataclasses.replace(
+                self.state.knobs, fail_http_count=self.state.knobs.fail_http_count - 1
+            )
+            status = knobs.fail_http_status
+            response = JSONResponse(
+                {"data": None, "code": None, "message": f"injected HTTP {status}", "success": False},
+                status_code=status,
+                headers={"Retry-After": "0"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+# -------------------------------------------------------------------------------------------------------------------
+# Admin API
+
+
+def _admin_routes(state: State) -> list[Route]:
+    def admin(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapped(request: Request) -> Response:
+            try:
+                return JSONResponse({"ok": True, "result": await handler(request)})
+            except (ValueError, TypeError, KeyError) as exc:
+                return JSONResponse({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status_code=400)
+
+        return wrapped
+
+    async def health(_: Request) -> Any:
+        return {"pid": os.getpid(), "uptime_s": time.time() - state.started}
+
+    async def knobs(request: Request) -> Any:
+        if request.method == "POST":
+            state.knobs = state.knobs.updated(await _json_body(request))
+        return state.knobs.to_dict()
+
+    async def reset(_: Request) -> Any:
+        state.knobs = state.initial_knobs
+        state.sessions.users.clear()
+        return state.knobs.to_dict()
+
+    async def expire(request: Request) -> Any:
+        body = await _json_body(request)
+        return {"expired": state.sessions.expire_all(master=bool(body.get("master")))}
+
+    async def users(request: Request) -> Any:
+        body = await _json_body(request)
+        user = User.build(
+            str(body["name"]),
+            password=body.get("password"),
+            public_key_pem=body.get("public_key_pem"),
+            pat=body.get("pat"),
+            oauth_token=body.get("oauth_token"),
+        )
+        state.sessions.users[user.name] = user
+        return {"name": user.name}
+
+    async def queries(request: Request) -> Any:
+        wanted = request.query_params.get("query_id")
+        records = state.engine.records()
+        rows = [r.history_row() for r in records if not wanted or r.query_id == wanted]
+        for row in rows:
+            for key in ("START_TIME", "END_TIME"):
+                row[key] = row[key].timestamp() if row[key] else None
+        by_id = {r.query_id: r for r in records}
+        for row in rows:
+            row["STATUS"] = by_id[row["QUERY_ID"]].status
+        return rows
+
+    async def stats(_: Request) -> Any:
+        state.engine.results.sweep(state.knobs)
+        return {
+            "sessions": len(state.sessions.live()),
+            "queries": len(state.engine.records()),
+            "rss_bytes": _rss_bytes(),
+            **state.engine.results.stats(),
+        }
+
+    return [
+        Route(f"{ADMIN_PREFIX}/health", admin(health), methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/knobs", admin(knobs), methods=["GET", "POST"]),
+        Route(f"{ADMIN_PREFIX}/reset", admin(reset), methods=["POST"]),
+        Route(f"{ADMIN_PREFIX}/expire-sessions", admin(expire), methods=["POST"]),
+        Route(f"{ADMIN_PREFIX}/users", admin(users), methods=["POST"]),
+        Route(f"{ADMIN_PREFIX}/queries", admin(queries), methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/stats", admin(stats), methods=["GET"]),
+    ]
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+__all__ = ["ADMIN_PREFIX", "State", "build_app"]

@@ -1,0 +1,591 @@
+"""Queries of the local Snowflake: their life cycle (status, cancel, timing knobs), their results and history.
+
+Every query runs in a worker thread. A synchronous request runs on its session's DuckDB cursor (one at a time,
+so a session keeps its transaction and temporary tables); an asynchronous one runs on a cursor of its own, so
+concurrent queries never share rows and a status poll never waits for a running query.
+
+Life cycle: NO_DATA (submitted) -> [first status knob, e.g. RESUMING_WAREHOUSE] -> RUNNING (at least
+`min_query_ms`) -> SUCCESS | FAILED_WITH_ERROR | ABORTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+
+from . import _fakesnow as fs
+from ._knobs import Knobs
+from ._sessions import Session
+
+RUNNING_STATES = frozenset(
+    {"NO_DATA", "QUEUED", "RESUMING_WAREHOUSE", "QUEUED_REPARING_WAREHOUSE", "BLOCKED", "RESTARTED", "RUNNING"}
+)
+TERMINAL_STATES = frozenset({"SUCCESS", "FAILED_WITH_ERROR", "ABORTED"})
+CANCELED = (604, "57014", "SQL execution canceled")
+# QUERY_HISTORY reports the time spent in each waiting status in its own column.
+_WAIT_COLUMNS = {
+    "QUEUED": "QUEUED_OVERLOAD_TIME",
+    "RESUMING_WAREHOUSE": "QUEUED_PROVISIONING_TIME",
+    "QUEUED_REPARING_WAREHOUSE": "QUEUED_REPAIR_TIME",
+    "BLOCKED": "TRANSACTION_BLOCKED_TIME",
+}
+DEFAULT_HISTORY_LIMIT = 100
+MAX_HISTORY_LIMIT = 10_000
+
+
+class QueryError(Exception):
+    """A Snowflake error for one query: errno, sqlstate and message, as the driver reports them."""
+
+    def __init__(self, errno: int, sqlstate: str, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.sqlstate = sqlstate
+        self.message = message
+
+    @classmethod
+    def from_snowflake(cls, exc: fs.SnowflakeError) -> QueryError:
+        return cls(int(exc.errno or 603), exc.sqlstate or "XX000", exc.msg or str(exc))
+
+    @property
+    def code(self) -> str:
+        return f"{self.errno:06d}"
+
+
+@dataclasses.dataclass
+class QueryRecord:
+    """One query: what was asked, what happened, and (until evicted) its result."""
+
+    query_id: str
+    session: Session
+    sql: str
+    request_id: str
+    tag: str
+    asynchronous: bool
+    params: tuple[Any, ...] | dict[str, Any] | None = None
+    batch: list[tuple[Any, ...]] | None = None
+    describe_only: bool = False
+    statement_count: int = 1
+    parent_id: str | None = None
+    status: str = "NO_DATA"
+    submitted: float = dataclasses.field(default_factory=time.time)
+    started: float | None = None
+    executed: float | None = None
+    ended: float | None = None
+    waited_status: str | None = None
+    waited_ms: int = 0
+    rows_produced: int = 0
+    bytes_scanned: int = 0
+    error: QueryError | None = None
+    result: fs.StatementResult | None = None
+    result_dropped: bool = False
+    cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    conn: Any = None
+    executing: bool = False
+    waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = dataclasses.field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_STATES
+
+    def history_row(self) -> dict[str, Any]:
+        now = time.time()
+        end = self.ended
+        started = self.started or end or now
+        running_until = end or now
+        error = self.error
+        return {
+            "QUERY_ID": self.query_id,
+            "QUERY_TEXT": self.sql,
+            "DATABASE_NAME": self.session.database,
+            "SCHEMA_NAME": self.session.schema,
+            "QUERY_TYPE": _query_type(self.sql),
+            "SESSION_ID": self.session.session_id,
+            "USER_NAME": self.session.user,
+            "ROLE_NAME": self.session.role,
+            "WAREHOUSE_NAME": self.session.warehouse,
+            "WAREHOUSE_SIZE": "X-Small" if self.session.warehouse else None,
+            "QUERY_TAG": self.tag,
+            # Snowflake's history has no ABORTED status: a cancelled query is FAILED_WITH_ERROR, code 604.
+            "EXECUTION_STATUS": "FAILED_WITH_ERROR" if self.status == "ABORTED" else _history_status(self.status),
+            "ERROR_CODE": error.code if error else None,
+            "ERROR_MESSAGE": error.message if error else None,
+            "START_TIME": _ts(self.submitted),
+            "END_TIME": _ts(end) if end else None,
+            "TOTAL_ELAPSED_TIME": int(((end or now) - self.submitted) * 1000),
+            "BYTES_SCANNED": self.bytes_scanned,
+            "ROWS_PRODUCED": self.rows_produced,
+            "COMPILATION_TIME": int(((self.executed or started) - started) * 1000) if self.executed else 0,
+            "EXECUTION_TIME": int((running_until - (self.executed or started)) * 1000) if self.started else 0,
+            "QUEUED_PROVISIONING_TIME": self._waited("QUEUED_PROVISIONING_TIME"),
+            "QUEUED_REPAIR_TIME": self._waited("QUEUED_REPAIR_TIME"),
+            "QUEUED_OVERLOAD_TIME": self._waited("QUEUED_OVERLOAD_TIME"),
+            "TRANSACTION_BLOCKED_TIME": self._waited("TRANSACTION_BLOCKED_TIME"),
+            "IS_CLIENT_GENERATED_STATEMENT": False,
+        }
+
+    def _waited(self, column: str) -> int:
+        return self.waited_ms if self.waited_status and _WAIT_COLUMNS.get(self.waited_status) == column else 0
+
+    def monitoring(self) -> dict[str, Any]:
+        """The entry of `/monitoring/queries/<id>` the driver reads (`status`, `errorCode`, `errorMessage`)."""
+        entry: dict[str, Any] = {
+            "id": self.query_id,
+            "status": self.status,
+            "state": self.status,
+            "sqlText": self.sql,
+            "startTime": int(self.submitted * 1000),
+            "endTime": int(self.ended * 1000) if self.ended else 0,
+            "totalDuration": int(((self.ended or time.time()) - self.submitted) * 1000),
+            "sessionId": self.session.session_id,
+            "warehouseName": self.session.warehouse,
+            "queryTag": self.tag,
+            "stats": {"producedRows": self.rows_produced, "scanBytes": self.bytes_scanned},
+        }
+        if self.error:
+            entry["errorCode"] = self.error.code
+            entry["errorMessage"] = self.error.message
+        return entry
+
+
+def _ts(epoch: float) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+
+
+def _history_status(status: str) -> str:
+    return "RUNNING" if status in ("NO_DATA", "RESTARTED") else status
+
+
+def _query_type(sql: str) -> str:
+    words = sql.lstrip("( \n\t").split(None, 2)
+    head = words[0].upper() if words else ""
+    if head in ("CREATE", "DROP", "ALTER") and len(words) > 1:
+        return f"{head}_{words[1].upper()}"
+    return head or "UNKNOWN"
+
+
+class ResultStore:
+    """Finished results, bounded by count, bytes and age (the knobs). History records are bounded separately."""
+
+    def __init__(self) -> None:
+        self._results: collections.OrderedDict[str, QueryRecord] = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, record: QueryRecord, knobs: Knobs) -> None:
+        if record.result is None:
+            return
+        with self._lock:
+            self._results[record.query_id] = record
+            self._bytes += record.result.nbytes
+            self._evict(knobs)
+
+    def _evict(self, knobs: Knobs) -> None:
+        oldest_allowed = time.time() - knobs.result_ttl_s
+        while self._results:
+            qid, record = next(iter(self._results.items()))
+            too_many = len(self._results) > knobs.max_results or self._bytes > knobs.max_result_bytes
+            if not too_many and (record.ended or 0) >= oldest_allowed:
+                break
+            self._results.pop(qid)
+            self._drop(record)
+
+    def _drop(self, record: QueryRecord) -> None:
+        if record.result is not None:
+            self._bytes -= record.result.nbytes
+            record.result = None
+            record.result_dropped = True
+
+    def sweep(self, knobs: Knobs) -> None:
+        with self._lock:
+            self._evict(knobs)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"results": len(self._results), "result_bytes": self._bytes}
+
+    def clear(self) -> None:
+        with self._lock:
+            for record in self._results.values():
+                self._drop(record)
+            self._results.clear()
+
+
+class Engine:
+    """Runs queries, answers their status, cancels them, and keeps their history and results."""
+
+    def __init__(self, database: fs.Database, knobs: Callable[[], Knobs], max_workers: int = 64) -> None:
+        self._db = database
+        self._knobs = knobs
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="local-snowflake-query")
+        self._records: collections.OrderedDict[str, QueryRecord] = collections.OrderedDict()
+        self._by_request: dict[tuple[int, str], str] = {}
+        self._lock = threading.Lock()
+        self.results = ResultStore()
+        self._closed = False
+
+    # -- submit / wait -------------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        session: Session,
+        sql: str,
+        *,
+        request_id: str = "",
+        asynchronous: bool = False,
+        bindings: dict[str, dict[str, Any]] | None = None,
+        statement_params: dict[str, Any] | None = None,
+        describe_only: bool = False,
+    ) -> QueryRecord:
+        """Register and start a query; a retried request (same request id in the session) gets the first one."""
+        with self._lock:
+            existing = self._by_request.get((session.session_id, request_id)) if request_id else None
+            if existing and existing in self._records:
+                return self._records[existing]
+        statement_params = statement_params or {}
+        params, batch = fs.bindings_to_params(bindings)
+        count = statement_params.get("MULTI_STATEMENT_COUNT", 1)
+        record = self._new_record(
+            session,
+            sql,
+            request_id=request_id,
+            asynchronous=asynchronous,
+            tag=str(statement_params.get("QUERY_TAG") or session.query_tag or ""),
+        )
+        record.params, record.batch, record.describe_only = params, batch, describe_only
+        record.statement_count = int(count) if str(count).lstrip("-").isdigit() else 1
+        session.previous_query_id, session.last_query_id = session.last_query_id, record.query_id
+        self._pool.submit(self._run, record)
+        return record
+
+    def _new_record(
+        self, session: Session, sql: str, *, request_id: str, asynchronous: bool, tag: str, parent: str | None = None
+    ) -> QueryRecord:
+        record = QueryRecord(
+            query_id=str(uuid.uuid4()),
+            session=session,
+            sql=sql,
+            request_id=request_id,
+            tag=tag,
+            asynchronous=asynchronous,
+            parent_id=parent,
+        )
+        with self._lock:
+            self._records[record.query_id] = record
+            if request_id:
+                self._by_request[(session.session_id, request_id)] = record.query_id
+            self._trim_history()
+        return record
+
+    def _trim_history(self) -> None:
+        limit = self._knobs().max_history
+        if len(self._records) <= limit:
+            return
+        for qid in list(self._records):
+            if len(self._records) <= limit:
+                break
+            record = self._records[qid]
+            if record.done:
+                del self._records[qid]
+                self._by_request.pop((record.session.session_id, record.request_id), None)
+
+    async def wait(self, record: QueryRecord, timeout_s: float) -> bool:
+        """Wait (without a thread) until the query ends; False when `timeout_s` passed first."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with record.lock:
+            if record.done:
+                return True
+            record.waiters.append((loop, future))
+        try:
+            await asyncio.wait_for(future, timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def get(self, query_id: str) -> QueryRecord | None:
+        with self._lock:
+            return self._records.get(query_id)
+
+    def by_request(self, session: Session, request_id: str) -> QueryRecord | None:
+        with self._lock:
+            qid = self._by_request.get((session.session_id, request_id))
+            return self._records.get(qid) if qid else None
+
+    def records(self) -> list[QueryRecord]:
+        with self._lock:
+            return list(self._records.values())
+
+    def result_of(self, record: QueryRecord) -> fs.StatementResult:
+        """The result of a finished query, or the Snowflake error for a failed or expired one."""
+        if record.error is not None:
+            raise record.error
+        if record.result is None:
+            if record.result_dropped:
+                raise QueryError(612, "P0000", f"Result for query '{record.query_id}' has expired.")
+            raise QueryError(709, "02000", f"Statement {record.query_id} not found")
+        return record.result
+
+    # -- cancel --------------------------------------------------------------------------------------------------
+
+    def cancel(self, query_id: str) -> bool:
+        """End a running query as ABORTED. False when it is unknown or already finished (not an error)."""
+        record = self.get(query_id)
+        if record is None:
+            return False
+        with record.lock:
+            if record.done:
+                return False
+            record.cancel_event.set()
+            if record.executing and record.conn is not None:
+                # stops DuckDB at its next check; the worker then records ABORTED
+                fs.interrupt(record.conn)
+        return True
+
+    def shutdown(self) -> None:
+        self._closed = True
+        for record in self.records():
+            if not record.done:
+                self.cancel(record.query_id)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- the worker ----------------------------------------------------------------------------------------------
+
+    def _run(self, record: QueryRecord) -> None:
+        knobs = self._knobs()
+        try:
+            if knobs.first_status and knobs.first_status_ms > 0:
+                self._set_status(record, knobs.first_status)
+                record.waited_status = knobs.first_status
+                waited_from = time.time()
+                record.cancel_event.wait(knobs.first_status_ms / 1000)
+                record.waited_ms = int((time.time() - waited_from) * 1000)
+            if record.cancel_event.is_set():
+                raise QueryError(*_canceled())
+            record.started = time.time()
+            self._set_status(record, "RUNNING")
+            result = self._execute(record)
+            record.cancel_event.wait(max(0.0, record.started + knobs.min_query_ms / 1000 - time.time()))
+            if record.cancel_event.is_set():
+                raise QueryError(*_canceled())
+            self._finish(record, "SUCCESS", result=result)
+        except QueryError as exc:
+            status = "ABORTED" if record.cancel_event.is_set() or exc.errno == CANCELED[0] else "FAILED_WITH_ERROR"
+            self._finish(record, status, error=_canceled_error() if status == "ABORTED" else exc)
+        except Exception as exc:  # a bug or an unsupported feature: still a Snowflake error, never a bare 500
+            error = QueryError(603, "XX000", f"SQL execution internal error: {type(exc).__name__}: {exc}")
+            self._finish(record, "FAILED_WITH_ERROR", error=error)
+
+    def _set_status(self, record: QueryRecord, status: str) -> None:
+        with record.lock:
+            if not record.done:
+                record.status = status
+
+    def _finish(
+        self,
+        record: QueryRecord,
+        status: str,
+        result: fs.StatementResult | None = None,
+        error: QueryError | None = None,
+    ) -> None:
+        with record.lock:
+            record.result, record.error = result, error
+            if result is not None:
+                record.rows_produced = result.rows_produced
+                record.bytes_scanned = result.nbytes
+            record.ended = time.time()
+            record.status = status
+            waiters, record.waiters = record.waiters, []
+        self.results.add(record, self._knobs())
+        for loop, future in waiters:
+            loop.call_soon_threadsafe(_resolve, future)
+
+    def _execute(self, record: QueryRecord) -> fs.StatementResult:
+        session = record.session
+        classified = fs.classify(record.sql)
+        if classified.kind == "cancel":
+            return self._answer_cancel(classified.arg)
+        if classified.kind == "result_scan":
+            return self._answer_result_scan(classified.arg, session)
+        if classified.kind == "history":
+            return self._answer_history(classified, session)
+        if classified.kind == "set_tag":
+            session.query_tag = classified.arg
+            return _message_result("status", "Statement executed successfully.")
+        if session.closed:
+            raise QueryError(390111, "08003", "Session no longer exists.  New login required to access the service.")
+        if record.asynchronous:
+            conn = self._db.fork(session.conn)
+            try:
+                return self._statements(record, conn)
+            finally:
+                fs.close(conn)
+        with session.lock:
+            return self._statements(record, session.conn)
+
+    def _statements(self, record: QueryRecord, conn: Any) -> fs.StatementResult:
+        parts = fs.split_statements(record.sql, _tuple(record.params)) if ";" in record.sql else []
+        if len(parts) <= 1 and record.statement_count in (0, 1):
+            result = self._one(record, conn, record.sql, record.params)
+            record.session.database, record.session.schema = fs.session_names(conn)
+            return result
+        if record.statement_count not in (0, len(parts)):
+            raise QueryError(
+                8,
+                "0A000",
+                f"Actual statement count {len(parts)} did not match the desired statement count "
+                f"{record.statement_count}.",
+            )
+        child_ids: list[str] = []
+        for sql, params in parts:
+            child = self._new_record(
+                record.session,
+                sql,
+                request_id="",
+                asynchronous=record.asynchronous,
+                tag=record.tag,
+                parent=record.query_id,
+            )
+            child_ids.append(child.query_id)
+            child.started = time.time()
+            child.status = "RUNNING"
+            try:
+                result = self._one(child, conn, sql, params)
+            except QueryError as exc:
+                self._finish(child, "ABORTED" if exc.errno == CANCELED[0] else "FAILED_WITH_ERROR", error=exc)
+                raise
+            self._finish(child, "SUCCESS", result=result)
+        record.session.database, record.session.schema = fs.session_names(conn)
+        parent = _message_result("multiple statement execution", "Multiple statements executed successfully.")
+        return dataclasses.replace(parent, result_ids=tuple(child_ids))
+
+    def _one(self, record: QueryRecord, conn: Any, sql: str, params: Any) -> fs.StatementResult:
+        with record.lock:
+            if record.cancel_event.is_set():
+                raise QueryError(*_canceled())
+            record.conn, record.executing = conn, True
+        parent = self.get(record.parent_id) if record.parent_id else None
+        if parent is not None:
+            with parent.lock:
+                parent.conn, parent.executing = conn, True
+        record.executed = time.time()
+        try:
+            return fs.execute(conn, sql, params, record.batch, record.describe_only)
+        except fs.SnowflakeError as exc:
+            raise QueryError.from_snowflake(exc) from None
+        finally:
+            for r in (record, parent):
+                if r is not None:
+                    with r.lock:
+                        r.executing = False
+
+    # -- statements answered here --------------------------------------------------------------------------------
+
+    def _answer_cancel(self, query_id: str) -> fs.StatementResult:
+        try:
+            uuid.UUID(query_id)
+        except ValueError:
+            raise QueryError(
+                2140, "22023", f"SQL compilation error:\nInvalid argument [{query_id}] for SYSTEM$CANCEL_QUERY."
+            ) from None
+        cancelled = self.cancel(query_id)
+        answer = (
+            f"query [{query_id}] terminated." if cancelled else "Identified SQL statement is not currently executing."
+        )
+        return _message_result(f"SYSTEM$CANCEL_QUERY('{query_id}')", answer)
+
+    def _answer_result_scan(self, query_id: str, session: Session) -> fs.StatementResult:
+        query_id = query_id or (session.previous_query_id or "")
+        try:
+            uuid.UUID(query_id)
+        except ValueError:
+            raise QueryError(
+                2140, "22023", f"SQL compilation error:\nInvalid argument [{query_id}] for RESULT_SCAN."
+            ) from None
+        record = self.get(query_id)
+        if record is None or not record.done:
+            raise QueryError(709, "02000", f"Statement {query_id} not found")
+        return self.result_of(record)
+
+    def _answer_history(self, classified: fs.Classified, session: Session) -> fs.StatementResult:
+        options = classified.options
+        limit = min(int(options.get("RESULT_LIMIT", DEFAULT_HISTORY_LIMIT)), MAX_HISTORY_LIMIT)
+        records: Iterable[QueryRecord] = self.records()
+        if classified.arg == "QUERY_HISTORY_BY_SESSION":
+            wanted = int(options.get("SESSION_ID", session.session_id))
+            records = [r for r in records if r.session.session_id == wanted]
+        elif classified.arg == "QUERY_HISTORY_BY_USER":
+            user = options.get("USER_NAME", session.user).upper()
+            records = [r for r in records if r.session.user.upper() == user]
+        elif classified.arg == "QUERY_HISTORY_BY_WAREHOUSE":
+            warehouse = options.get("WAREHOUSE_NAME", session.warehouse or "").upper()
+            records = [r for r in records if (r.session.warehouse or "").upper() == warehouse]
+        rows = [r.history_row() for r in sorted(records, key=lambda r: r.submitted, reverse=True)[:limit]]
+        table = pa.Table.from_pylist(rows, schema=HISTORY_SCHEMA)
+        out = fs.run_on_table(classified.duckdb_sql, "QUERY_HISTORY", table)
+        return fs.result_from_arrow(out)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _canceled() -> tuple[int, str, str]:
+    return CANCELED
+
+
+def _canceled_error() -> QueryError:
+    return QueryError(*CANCELED)
+
+
+def _tuple(params: Any) -> tuple[Any, ...] | None:
+    return tuple(params) if isinstance(params, (tuple, list)) else None
+
+
+def _message_result(column: str, message: str) -> fs.StatementResult:
+    return fs.result_from_arrow(pa.table({column: pa.array([message], pa.string())}))
+
+
+_TS = pa.timestamp("us", tz="UTC")
+HISTORY_SCHEMA = pa.schema(
+    [
+        ("QUERY_ID", pa.string()),
+        ("QUERY_TEXT", pa.string()),
+        ("DATABASE_NAME", pa.string()),
+        ("SCHEMA_NAME", pa.string()),
+        ("QUERY_TYPE", pa.string()),
+        ("SESSION_ID", pa.int64()),
+        ("USER_NAME", pa.string()),
+        ("ROLE_NAME", pa.string()),
+        ("WAREHOUSE_NAME", pa.string()),
+        ("WAREHOUSE_SIZE", pa.string()),
+        ("QUERY_TAG", pa.string()),
+        ("EXECUTION_STATUS", pa.string()),
+        ("ERROR_CODE", pa.string()),
+        ("ERROR_MESSAGE", pa.string()),
+        ("START_TIME", _TS),
+        ("END_TIME", _TS),
+        ("TOTAL_ELAPSED_TIME", pa.int64()),
+        ("BYTES_SCANNED", pa.int64()),
+        ("ROWS_PRODUCED", pa.int64()),
+        ("COMPILATION_TIME", pa.int64()),
+        ("EXECUTION_TIME", pa.int64()),
+        ("QUEUED_PROVISIONING_TIME", pa.int64()),
+        ("QUEUED_REPAIR_TIME", pa.int64()),
+        ("QUEUED_OVERLOAD_TIME", pa.int64()),
+        ("TRANSACTION_BLOCKED_TIME", pa.int64()),
+        ("IS_CLIENT_GENERATED_STATEMENT", pa.bool_()),
+    ]
+)

@@ -1,0 +1,463 @@
+"""The one module that touches fakesnow (and sqlglot, which comes with it): a fakesnow upgrade is a change here only.
+
+fakesnow 0.12.1 turns Snowflake SQL into DuckDB SQL and runs it; we reuse that and nothing of its HTTP server.
+What we take from it and why we wrap it:
+
+* `FakeSnow` / `FakeSnowflakeConnection` / its cursor: the SQL translation. Its cursor stores every result in a
+  `results_cache` dict forever (memory grows without bound), so we hand it a cache that keeps nothing and keep
+  results ourselves, bounded (see `_engine.ResultStore`).
+* its `from_binding` turns a Decimal bind into an HTTP 500 (`int("1.5")`), leaves REAL binds as strings and makes
+  TIMESTAMP_NTZ binds time-zone aware: `binding_value` below replaces it.
+* its arrow conversion (`fakesnow.arrow.to_sf`) builds timestamp structs without a validity bitmap, so a NULL
+  TIMESTAMP reaches the driver as epoch 0 (1970-01-01): `to_snowflake_arrow` below sets the bitmap.
+* its type table (`fakesnow.rowtype.duckdb_to_sf_type`) lacks small ints and FLOAT: we widen those first.
+* statement splitting, placeholder numbering and the statements we answer ourselves (SYSTEM$CANCEL_QUERY,
+  RESULT_SCAN, the QUERY_HISTORY table functions, ALTER SESSION SET QUERY_TAG) are recognised with sqlglot here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import re
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot
+from fakesnow import dialect, statement_type
+from fakesnow import transforms as fs_transforms
+from fakesnow.conn import FakeSnowflakeConnection
+from fakesnow.instance import FakeSnow
+from fakesnow.rowtype import describe_as_rowtype
+from sqlglot import exp
+
+import snowflake.connector.errors as sf_errors
+
+SERVER_VERSION: str = fs_transforms.SERVER_VERSION
+SnowflakeError = sf_errors.Error
+ProgrammingError = sf_errors.ProgrammingError
+
+_EPOCH = dt.datetime(1970, 1, 1)  # naive on purpose: TIMESTAMP_NTZ binds are naive
+_EPOCH_DATE = dt.date(1970, 1, 1)
+_INT_RE = re.compile(r"^[+-]?\d+$")
+# fakesnow knows BIGINT, INTEGER, DOUBLE...; DuckDB also produces these, which Snowflake reports as FIXED / REAL.
+_WIDER_TYPES = {
+    "TINYINT": "INTEGER",
+    "SMALLINT": "INTEGER",
+    "UTINYINT": "INTEGER",
+    "USMALLINT": "INTEGER",
+    "UINTEGER": "BIGINT",
+    "FLOAT": "DOUBLE",
+    "TIMESTAMP_MS": "TIMESTAMP",
+    "TIMESTAMP_S": "TIMESTAMP",
+    "UUID": "VARCHAR",
+}
+HISTORY_FUNCTIONS = frozenset(
+    {"QUERY_HISTORY", "QUERY_HISTORY_BY_SESSION", "QUERY_HISTORY_BY_USER", "QUERY_HISTORY_BY_WAREHOUSE"}
+)
+
+
+class _NoResultsCache(dict[str, tuple[Any, ...]]):
+    """fakesnow's cursor writes every result here; we keep results ourselves, bounded."""
+
+    def __setitem__(self, key: str, value: tuple[Any, ...]) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Connections
+
+
+class Database:
+    """The shared in-memory DuckDB database, with a fakesnow connection per session or per query."""
+
+    def __init__(self) -> None:
+        self._fs = FakeSnow()
+        self._fs.results_cache = _NoResultsCache()
+
+    def connect(self, database: str | None, schema: str | None, autocommit: bool = True) -> FakeSnowflakeConnection:
+        """A session's connection (its own DuckDB cursor, so sessions never see each other's rows)."""
+        return self._fs.connect(database, schema, autocommit=autocommit)
+
+    def fork(self, conn: FakeSnowflakeConnection) -> FakeSnowflakeConnection:
+        """A connection for one asynchronous query: the session's database, schema and variables, its own cursor.
+
+        Async queries run concurrently, so they cannot share the session's DuckDB cursor. Temporary tables and an
+        open transaction of the session are therefore not visible to them (documented approximation).
+        """
+        forked = FakeSnowflakeConnection(
+            self._fs.duck_conn.cursor(),
+            self._fs.results_cache,
+            conn.database,
+            conn.schema,
+            create_database=False,
+            create_schema=False,
+        )
+        forked.variables = conn.variables
+        return forked
+
+    def close(self) -> None:
+        self._fs.duck_conn.close()
+
+
+def interrupt(conn: FakeSnowflakeConnection) -> None:
+    """Stop whatever DuckDB runs on this connection (a cancelled query ends at DuckDB's next check)."""
+    conn._duck_conn.interrupt()
+
+
+def close(conn: FakeSnowflakeConnection) -> None:
+    conn.close()
+
+
+def session_names(conn: FakeSnowflakeConnection) -> tuple[str | None, str | None]:
+    return conn.database, conn.schema
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bindings
+
+
+def binding_value(sf_type: str, value: Any) -> Any:
+    """One bound value as the driver sends it (type name + string) -> the Python value DuckDB binds."""
+    if value is None:
+        return None
+    text = str(value)
+    if sf_type == "FIXED":
+        return int(text) if _INT_RE.match(text) else decimal.Decimal(text)
+    if sf_type == "REAL":
+        return float(text)
+    if sf_type == "BOOLEAN":
+        return text.lower() == "true"
+    if sf_type == "BINARY":
+        return bytes.fromhex(text)
+    if sf_type == "DATE":
+        return _EPOCH_DATE + dt.timedelta(milliseconds=int(text))
+    if sf_type == "TIME":
+        micros = int(text) // 1000
+        return (dt.datetime.min + dt.timedelta(microseconds=micros)).time()
+    if sf_type == "TIMESTAMP_NTZ":
+        return _EPOCH + dt.timedelta(microseconds=int(text) // 1000)
+    if sf_type == "TIMESTAMP_LTZ":
+        return (_EPOCH + dt.timedelta(microseconds=int(text) // 1000)).replace(tzinfo=dt.timezone.utc)
+    if sf_type == "TIMESTAMP_TZ":
+        nanos, _, offset = text.partition(" ")
+        utc = (_EPOCH + dt.timedelta(microseconds=int(nanos) // 1000)).replace(tzinfo=dt.timezone.utc)
+        if not offset:
+            return utc
+        return utc.astimezone(dt.timezone(dt.timedelta(minutes=int(offset) - 1440)))
+    return text
+
+
+def bindings_to_params(
+    bindings: dict[str, dict[str, Any]] | None,
+) -> tuple[tuple[Any, ...] | dict[str, Any] | None, list[tuple[Any, ...]] | None]:
+    """The request's `bindings` -> (params, None) for one statement or (None, rows) for an array binding."""
+    if not bindings:
+        return None, None
+    if not all(k.isdigit() for k in bindings):
+        return {name: binding_value(b["type"], b["value"]) for name, b in bindings.items()}, None
+    ordered = [bindings[str(pos)] for pos in range(1, len(bindings) + 1)]
+    if any(isinstance(b["value"], list) for b in ordered):
+        columns = [[binding_value(b["type"], v) for v in b["value"]] for b in ordered]
+        return None, list(zip(*columns, strict=True))
+    return tuple(binding_value(b["type"], b["value"]) for b in ordered), None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclasses.dataclass(frozen=True)
+class StatementResult:
+    """What one statement produced, ready for the wire: Arrow IPC for queries, a JSON rowset for DML."""
+
+    rowtype: list[dict[str, Any]]
+    statement_type_id: int
+    total: int
+    rows_produced: int
+    ipc: bytes = b""
+    json_rowset: list[list[str | None]] | None = None
+    database: str | None = None
+    schema: str | None = None
+    result_ids: tuple[str, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        if self.json_rowset is not None:
+            return sum(len(v or "") for row in self.json_rowset for v in row)
+        return len(self.ipc)
+
+
+def _rowtype(describe_rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    rows = [(name, _WIDER_TYPES.get(str(typ), str(typ)), *rest) for name, typ, *rest in describe_rows]
+    try:
+        return [dict(c) for c in describe_as_rowtype(rows)]
+    except NotImplementedError as exc:
+        raise ProgrammingError(
+            msg=f"SQL compilation error: unsupported result type {exc}", errno=2040, sqlstate="0A000"
+        ) from None
+
+
+def rowtype_for_arrow(schema: pa.Schema) -> list[dict[str, Any]]:
+    """A Snowflake rowtype for tables we build ourselves (history, cancel answers)."""
+    describe: list[tuple[Any, ...]] = []
+    for field in schema:
+        t = field.type
+        if pa.types.is_timestamp(t):
+            name = "TIMESTAMP WITH TIME ZONE" if t.tz else "TIMESTAMP"
+        elif pa.types.is_integer(t):
+            name = "BIGINT"
+        elif pa.types.is_floating(t):
+            name = "DOUBLE"
+        elif pa.types.is_boolean(t):
+            name = "BOOLEAN"
+        else:
+            name = "VARCHAR"
+        describe.append((field.name, name, "YES", None, None, None))
+    return _rowtype(describe)
+
+
+def _timestamp_struct(col: pa.Array, with_tz: bool) -> pa.Array:
+    # Snowflake sends timestamps as {epoch seconds, fraction ns[, tz offset + 1440]}. The struct must carry the
+    # column's validity, or a NULL arrives as 1970-01-01 (the fakesnow bug this replaces).
+    micros = pc.fill_null(col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64()), 0)
+    # floor, not truncation: a time before 1970 has a negative epoch and a positive fraction
+    epoch = pc.floor(pc.divide(micros.cast(pa.float64()), 1_000_000)).cast(pa.int64())
+    fraction = pc.multiply(pc.subtract(micros, pc.multiply(epoch, 1_000_000)), 1000).cast(pa.int32())
+    arrays = [epoch.cast(pa.int64()), fraction]
+    fields = [pa.field("epoch", pa.int64(), nullable=False), pa.field("fraction", pa.int32(), nullable=False)]
+    if with_tz:
+        arrays.append(pa.array([1440] * len(col), type=pa.int32()))
+        fields.append(pa.field("timezone", pa.int32(), nullable=False))
+    mask = pc.is_null(col) if col.null_count else None
+    return pa.StructArray.from_arrays(arrays, fields=fields, mask=mask)
+
+
+def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
+    t = col.type
+    if pa.types.is_timestamp(t):
+        return _timestamp_struct(col, with_tz=sf_type == "timestamp_tz")
+    if pa.types.is_time(t):
+        return pc.multiply(col.cast(pa.time64("us")).cast(pa.int64()), 1000)
+    if pa.types.is_null(t):
+        return col.cast(pa.string())
+    if pa.types.is_unsigned_integer(t) or (pa.types.is_integer(t) and t != pa.int64() and sf_type == "fixed"):
+        return col.cast(pa.int64())
+    if pa.types.is_floating(t) and t != pa.float64():
+        return col.cast(pa.float64())
+    if sf_type == "text" and not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return col.cast(pa.string())
+    return col
+
+
+def to_snowflake_arrow(table: pa.Table, rowtype: list[dict[str, Any]]) -> bytes:
+    """A DuckDB Arrow table -> the Arrow IPC stream the driver decodes (field metadata from the rowtype)."""
+    if table.num_rows == 0:
+        return b""
+    arrays = [_sf_column(c.combine_chunks(), r["type"]) for c, r in zip(table.columns, rowtype, strict=True)]
+    fields = [
+        pa.field(f.name, a.type).with_metadata(
+            {
+                "logicalType": r["type"].upper(),
+                "precision": str(r["precision"] or 38),
+                "scale": str(r["scale"] or 0),
+                "charLength": str(r["length"] or 0),
+            }
+        )
+        for f, a, r in zip(table.schema, arrays, rowtype, strict=True)
+    ]
+    sf_table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, sf_table.schema) as writer:
+        writer.write_table(sf_table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def result_from_arrow(table: pa.Table, rowtype: list[dict[str, Any]] | None = None) -> StatementResult:
+    """A result for a table we built ourselves (answers to SYSTEM$CANCEL_QUERY, history, multi-statement)."""
+    rowtype = rowtype or rowtype_for_arrow(table.schema)
+    return StatementResult(
+        rowtype=rowtype,
+        statement_type_id=statement_type.SELECT,
+        total=table.num_rows,
+        rows_produced=table.num_rows,
+        ipc=to_snowflake_arrow(table, rowtype),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running statements
+
+
+def _translate_duckdb_error(exc: duckdb.Error) -> SnowflakeError:
+    message = str(exc).split("\n")[0]
+    if isinstance(exc, duckdb.InterruptException):
+        return ProgrammingError(msg="SQL execution canceled", errno=604, sqlstate="57014")
+    if isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException)):
+        return ProgrammingError(msg=message, errno=100038, sqlstate="22018")
+    if isinstance(exc, duckdb.ConstraintException):
+        return ProgrammingError(msg=message, errno=100072, sqlstate="22000")
+    return ProgrammingError(msg=message, errno=100090, sqlstate="22000")
+
+
+def execute(
+    conn: FakeSnowflakeConnection,
+    sql: str,
+    params: tuple[Any, ...] | dict[str, Any] | None = None,
+    batch: list[tuple[Any, ...]] | None = None,
+    describe_only: bool = False,
+) -> StatementResult:
+    """Run one statement on a fakesnow connection. Raises snowflake.connector errors (errno, sqlstate, msg)."""
+    try:
+        return _execute(conn, sql, params, batch, describe_only)
+    except SnowflakeError:
+        raise
+    except duckdb.Error as exc:
+        raise _translate_duckdb_error(exc) from None
+
+
+def _execute(
+    conn: FakeSnowflakeConnection,
+    sql: str,
+    params: tuple[Any, ...] | dict[str, Any] | None,
+    batch: list[tuple[Any, ...]] | None,
+    describe_only: bool,
+) -> StatementResult:
+    expr = dialect.parse_one(sql)
+    type_id = statement_type.statement_type_id(expr)
+    cur = conn.cursor()
+    if describe_only and (described := cur._describe_only(sql)) is not None:
+        rowtype = _rowtype(described)
+        return StatementResult(
+            rowtype=rowtype,
+            statement_type_id=type_id,
+            total=0,
+            rows_produced=0,
+            json_rowset=None if type_id == statement_type.SELECT else [],
+            database=conn.database,
+            schema=conn.schema,
+        )
+    batch_rowcount = 0
+    if batch is None:
+        cur.execute(sql, binding_params=params, server=True)
+    else:
+        # Snowflake runs an array binding as one statement and reports the rows affected by the whole batch.
+        for row in batch:
+            cur.execute(sql, binding_params=row, server=True)
+            batch_rowcount += cur.rowcount or 0
+    transformed = cur._last_transformed
+    if transformed is not None and transformed.args.get("put_stage_data"):
+        raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
+    rowtype = _rowtype(cur._describe_last_sql())
+    table = cur._arrow_table
+    names = dict(database=conn.database, schema=conn.schema)
+    if table is None:
+        return StatementResult(rowtype, type_id, 0, 0, **names)
+    if type_id in statement_type.DML_TYPE_IDS:
+        # DML answers as JSON: the driver reads the affected-row counts from `rowset`.
+        if batch is not None:
+            return StatementResult(rowtype, type_id, 1, batch_rowcount, json_rowset=[[str(batch_rowcount)]], **names)
+        rowset = [[None if v is None else str(v) for v in row.values()] for row in table.to_pylist()]
+        return StatementResult(rowtype, type_id, table.num_rows, cur.rowcount or 0, json_rowset=rowset, **names)
+    ipc = to_snowflake_arrow(table, rowtype)
+    return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, ipc=ipc, **names)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statements we recognise before fakesnow sees them
+
+
+@dataclasses.dataclass(frozen=True)
+class Classified:
+    """What a statement is, for the few kinds the emulator answers itself. `kind` is one of:
+    "cancel" (arg: query id), "result_scan" (arg: query id or "" for LAST_QUERY_ID()), "history"
+    (arg: function name, duckdb_sql: the query over a `query_history` relation, options: named arguments),
+    "set_tag" (arg: the tag, "" to unset), or "sql" (anything else, run by fakesnow)."""
+
+    kind: str
+    arg: str = ""
+    duckdb_sql: str = ""
+    options: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+_QUICK = re.compile(r"SYSTEM\$CANCEL_QUERY|RESULT_SCAN|QUERY_HISTORY|QUERY_TAG", re.IGNORECASE)
+
+
+def classify(sql: str) -> Classified:
+    if not _QUICK.search(sql):
+        return Classified("sql")
+    try:
+        expr = sqlglot.parse_one(sql, read="snowflake")
+    except sqlglot.errors.ParseError:
+        return Classified("sql")  # fakesnow reports the syntax error
+    return _classify(expr) or Classified("sql")
+
+
+def _classify(expr: exp.Expr) -> Classified | None:
+    if isinstance(expr, exp.Alter) and (expr.args.get("kind") or "").upper() == "SESSION":
+        for action in expr.args.get("actions") or []:
+            for item in action.expressions:
+                target = item.this
+                if isinstance(target, exp.EQ) and target.this.name.upper() == "QUERY_TAG":
+                    return Classified("set_tag", str(target.expression.this))
+                if isinstance(target, exp.Identifier) and target.name.upper() == "QUERY_TAG":
+                    return Classified("set_tag", "")
+        return None
+    if not isinstance(expr, exp.Select):
+        return None
+    selects = expr.expressions
+    if len(selects) == 1 and isinstance(selects[0], exp.Anonymous):
+        fn = selects[0]
+        if fn.name.upper() == "SYSTEM$CANCEL_QUERY" and fn.expressions:
+            return Classified("cancel", str(fn.expressions[0].this))
+    for node in expr.find_all(exp.TableFromRows):
+        fn = node.this.expression if isinstance(node.this, exp.Dot) else node.this
+        if not isinstance(fn, exp.Anonymous):
+            continue
+        name = fn.name.upper()
+        if name == "RESULT_SCAN" and fn.expressions:
+            arg = fn.expressions[0]
+            qid = str(arg.this) if isinstance(arg, exp.Literal) else ""
+            return Classified("result_scan", qid)
+        if name in HISTORY_FUNCTIONS:
+            options = {
+                kw.this.name.upper(): str(kw.expression.this) for kw in fn.expressions if isinstance(kw, exp.Kwarg)
+            }
+            node.replace(exp.Table(this=exp.to_identifier("QUERY_HISTORY"), alias=node.args.get("alias")))
+            upper = expr.transform(fs_transforms.upper_case_unquoted_identifiers)
+            return Classified("history", name, upper.sql(dialect="duckdb"), options)
+    return None
+
+
+def run_on_table(sql: str, name: str, table: pa.Table) -> pa.Table:
+    """Run DuckDB SQL over one Arrow table registered as `name` (query history), in a throwaway database."""
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register(name, table)
+        try:
+            return con.execute(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise _translate_duckdb_error(exc) from None
+
+
+def split_statements(sql: str, params: tuple[Any, ...] | None) -> list[tuple[str, tuple[Any, ...] | None]]:
+    """A multi-statement text -> (statement, its own binds). `?` take binds in order; `:N` pick bind N."""
+    exprs = [e for e in dialect.parse(sql) if e is not None and not isinstance(e, exp.Semicolon)]
+    if not params:
+        return [(e.sql(dialect="snowflake"), None) for e in exprs]
+    out: list[tuple[str, tuple[Any, ...] | None]] = []
+    position = 0
+    for e in exprs:
+        mine: list[Any] = []
+        for ph in list(e.find_all(exp.Placeholder, bfs=False)):
+            if ph.this and str(ph.this).isdigit():
+                mine.append(params[int(ph.this) - 1])
+            else:
+                mine.append(params[position])
+                position += 1
+            ph.replace(exp.Placeholder())
+        out.append((e.sql(dialect="snowflake"), tuple(mine) or None))
+    return out

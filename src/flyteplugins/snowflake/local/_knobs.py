@@ -1,0 +1,92 @@
+"""Timing and fault knobs of the local Snowflake: one validated object, set from the CLI or the admin API."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+# Statuses a query may show before it starts running, as Snowflake reports them while a warehouse
+# queues, resumes or repairs. NO_DATA is what Snowflake answers right after a submit.
+FIRST_STATUSES = frozenset(
+    {"QUEUED", "RESUMING_WAREHOUSE", "QUEUED_REPARING_WAREHOUSE", "BLOCKED", "NO_DATA", "RESTARTED"}
+)
+FAULT_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclasses.dataclass
+class Knobs:
+    """Behaviour the emulator adds on top of running SQL. Every field has a neutral default.
+
+    Attributes:
+        min_query_ms: a query stays RUNNING at least this long (cancel still ends it at once).
+        first_status: a status from FIRST_STATUSES a query shows before RUNNING, or None.
+        first_status_ms: how long the first status lasts.
+        latency_ms: added before answering every wire-protocol request (not the admin API).
+        fail_http_status: the HTTP status of injected failures (429, 500, 502, 503, 504).
+        fail_http_count: how many of the next wire-protocol requests fail with fail_http_status.
+        fail_http_path: only requests whose path starts with this prefix are failed ("" = all).
+        drop_count: how many of the next wire-protocol requests have their connection dropped unanswered.
+        reject_logins: every login fails with 390100 (incorrect username or password).
+        strict_users: logins for users not registered with add_user fail (by default they are accepted).
+        result_wait_ms: how long a synchronous request waits before answering "in progress" (333333), as
+            Snowflake does after about 45 s; the driver then polls the result URL.
+        result_ttl_s: a finished query's result is dropped this long after it ended (its history stays).
+        max_results: at most this many results are kept; the oldest go first.
+        max_result_bytes: at most this many bytes of results are kept; the oldest go first.
+        max_history: at most this many query records are kept.
+    """
+
+    min_query_ms: int = 0
+    first_status: str | None = None
+    first_status_ms: int = 0
+    latency_ms: int = 0
+    fail_http_status: int = 503
+    fail_http_count: int = 0
+    fail_http_path: str = ""
+    drop_count: int = 0
+    reject_logins: bool = False
+    strict_users: bool = False
+    result_wait_ms: int = 45_000
+    result_ttl_s: float = 3600.0
+    max_results: int = 1000
+    max_result_bytes: int = 256 * 1024 * 1024
+    max_history: int = 10_000
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError when a value is out of range."""
+        for name in ("min_query_ms", "first_status_ms", "latency_ms", "fail_http_count", "drop_count"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("result_wait_ms", "max_results", "max_result_bytes", "max_history", "result_ttl_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.first_status is not None and self.first_status not in FIRST_STATUSES:
+            raise ValueError(f"first_status must be one of {sorted(FIRST_STATUSES)}, got {self.first_status!r}")
+        if self.fail_http_status not in FAULT_HTTP_STATUSES:
+            raise ValueError(f"fail_http_status must be one of {sorted(FAULT_HTTP_STATUSES)}")
+
+    def updated(self, changes: Mapping[str, Any]) -> Knobs:
+        """A copy with `changes` applied and validated; unknown names raise ValueError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown knobs: {sorted(unknown)}")
+        return dataclasses.replace(self, **dict(changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_first_status(text: str) -> tuple[str, int]:
+    """Parse the CLI form `STATUS:MS`, e.g. `RESUMING_WAREHOUSE:300`."""
+    status, sep, ms = text.partition(":")
+    status = status.strip().upper()
+    if not sep or not ms.strip().isdigit():
+        raise ValueError(f"expected STATUS:MS, e.g. RESUMING_WAREHOUSE:300, got {text!r}")
+    if status not in FIRST_STATUSES:
+        raise ValueError(f"status must be one of {sorted(FIRST_STATUSES)}, got {status!r}")
+    return status, int(ms)

@@ -1,0 +1,91 @@
+"""Serving the local Snowflake in this process with uvicorn (what the CLI and the subprocess run)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+from ._app import State, build_app
+from ._knobs import Knobs
+
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def check_loopback(host: str) -> None:
+    """Refuse anything but a loopback address: the emulator accepts any credentials and has an admin API."""
+    if host in LOOPBACK_NAMES:
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ValueError(f"the local Snowflake binds loopback addresses only (e.g. 127.0.0.1), not {host!r}")
+
+
+def _dropping_protocol(state: State) -> type[Any]:
+    """uvicorn's HTTP protocol, able to drop a connection unanswered (the `drop_count` knob).
+
+    Dropping needs the transport, which ASGI never exposes, hence a protocol subclass."""
+
+    class DroppingProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        def data_received(self, data: bytes) -> None:
+            if state.take_drop(data):
+                self.transport.abort()
+                return
+            super().data_received(data)
+
+    return DroppingProtocol
+
+
+async def serve_async(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    knobs: Knobs | None = None,
+    on_ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Serve until cancelled or signalled; `on_ready(host, port)` runs once connections are accepted."""
+    check_loopback(host)
+    app = build_app(knobs)
+    state: State = app.state.local
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=_dropping_protocol(state),
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task
+            raise RuntimeError("the local Snowflake did not start")
+        await asyncio.sleep(0.005)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    if on_ready is not None:
+        on_ready(host, int(bound_port))
+    await task
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    knobs: Knobs | None = None,
+    on_ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Serve the local Snowflake in this process until interrupted (Ctrl-C / SIGTERM).
+
+    Example:
+        serve(port=0, on_ready=lambda host, port: print(f"READY {host}:{port}", flush=True))
+    """
+    asyncio.run(serve_async(host, port, knobs, on_ready))
