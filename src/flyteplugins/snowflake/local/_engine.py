@@ -364,6 +364,11 @@ class Engine:
 
     def _run(self, record: QueryRecord) -> None:
         knobs = self._knobs()
+        classified = fs.classify(record.sql)
+        if classified.kind != "sql":
+            # statements about other queries (cancel, result scan, history) are metadata operations in
+            # Snowflake: they do not queue behind a warehouse nor take the simulated query time
+            knobs = knobs.updated({"first_status": None, "min_query_ms": 0})
         try:
             if knobs.first_status and knobs.first_status_ms > 0:
                 self._set_status(record, knobs.first_status)
@@ -375,7 +380,7 @@ class Engine:
                 raise QueryError(*_canceled())
             record.started = time.time()
             self._set_status(record, "RUNNING")
-            result = self._execute(record)
+            result = self._execute(record, classified)
             record.cancel_event.wait(max(0.0, record.started + knobs.min_query_ms / 1000 - time.time()))
             if record.cancel_event.is_set():
                 raise QueryError(*_canceled())
@@ -411,9 +416,8 @@ class Engine:
         for loop, future in waiters:
             loop.call_soon_threadsafe(_resolve, future)
 
-    def _execute(self, record: QueryRecord) -> fs.StatementResult:
+    def _execute(self, record: QueryRecord, classified: fs.Classified) -> fs.StatementResult:
         session = record.session
-        classified = fs.classify(record.sql)
         if classified.kind == "cancel":
             return self._answer_cancel(classified.arg)
         if classified.kind == "result_scan":

@@ -1,0 +1,72 @@
+"""1 + 10: asynchronous queries go NO_DATA/RUNNING -> SUCCESS / FAILED_WITH_ERROR and are read from any connection."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from snowflake.connector.constants import QueryStatus
+from snowflake.connector.errors import ProgrammingError
+
+pytestmark = pytest.mark.integration
+
+
+def test_execute_async_returns_at_once_and_runs_to_success(sf: Any, connect: Any, wait_done: Any) -> None:
+    sf.configure(min_query_ms=300)
+    conn = connect()
+    cur = conn.cursor()
+    started = time.monotonic()
+    cur.execute_async("select 42 as answer")
+    assert time.monotonic() - started < 0.25, "execute_async must not wait for the query"
+    query_id = cur.sfqid
+    assert conn.get_query_status(query_id) in (QueryStatus.NO_DATA, QueryStatus.RUNNING)
+    seen = wait_done(conn, query_id)
+    assert seen[-1] == QueryStatus.SUCCESS
+    assert QueryStatus.RUNNING in seen
+    assert time.monotonic() - started >= 0.3
+    cur.get_results_from_sfqid(query_id)
+    assert cur.fetchall() == [(42,)]
+
+
+def test_results_attach_from_another_connection(connect: Any, wait_done: Any) -> None:
+    first, second = connect(), connect()
+    cur = first.cursor()
+    cur.execute_async("select 'from the first connection' as origin")
+    query_id = cur.sfqid
+    other = second.cursor()
+    other.get_results_from_sfqid(query_id)
+    assert other.fetchall() == [("from the first connection",)]
+    assert second.get_query_status(query_id) == QueryStatus.SUCCESS
+
+
+def test_a_status_poll_does_not_wait_for_a_running_query(sf: Any, connect: Any) -> None:
+    sf.configure(min_query_ms=1500)
+    conn = connect()
+    cur = conn.cursor()
+    cur.execute_async("select 1")
+    started = time.monotonic()
+    for _ in range(5):
+        assert conn.get_query_status(cur.sfqid) == QueryStatus.RUNNING
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_failing_async_query_shows_failed_with_error_when_polled(connect: Any, wait_done: Any) -> None:
+    conn = connect()
+    cur = conn.cursor()
+    cur.execute_async("select * from no_such_table")  # must not raise at submit
+    query_id = cur.sfqid
+    assert wait_done(conn, query_id)[-1] == QueryStatus.FAILED_WITH_ERROR
+    with pytest.raises(ProgrammingError) as info:
+        conn.get_query_status_throw_if_error(query_id)
+    assert info.value.errno == 2003
+    assert "NO_SUCH_TABLE" in info.value.msg.upper()
+
+
+def test_async_query_rows_are_written_for_later_reads(connect: Any, wait_done: Any) -> None:
+    conn = connect()
+    cur = conn.cursor()
+    cur.execute("create or replace table async_target (n int)")
+    cur.execute_async("insert into async_target select * from range(5)")
+    assert wait_done(conn, cur.sfqid)[-1] == QueryStatus.SUCCESS
+    assert cur.execute("select count(*) from async_target").fetchone() == (5,)
