@@ -278,7 +278,18 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
     async def telemetry(_: Request) -> Response:
         return _ok()
 
-    routes = [
+    def wire(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a malformed request
+                return _error(390400, f"Bad request: {type(exc).__name__}: {exc}", "08000")
+            except Exception as exc:  # a bug of ours: still a Snowflake error, never a bare HTTP 500
+                return _error(603, f"SQL execution internal error: {type(exc).__name__}: {exc}", "XX000")
+
+        return wrapped
+
+    wire_routes = [
         Route("/session/v1/login-request", login, methods=["POST"]),
         Route("/session/token-request", token_request, methods=["POST"]),
         Route("/session", session_endpoint, methods=["POST"]),
@@ -289,6 +300,9 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
         Route("/queries/{query_id}/abort-request", abort_query, methods=["POST"]),
         Route("/monitoring/queries/{query_id}", monitoring, methods=["GET"]),
         Route("/telemetry/send", telemetry, methods=["POST"]),
+    ]
+    routes = [
+        *(Route(r.path, wire(r.endpoint), methods=list(r.methods or ())) for r in wire_routes),
         *_admin_routes(state),
     ]
 

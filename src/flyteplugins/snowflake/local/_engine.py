@@ -520,7 +520,8 @@ class Engine:
         record = self.get(query_id)
         if record is None or not record.done:
             raise QueryError(709, "02000", f"Statement {query_id} not found")
-        return self.result_of(record)
+        # a scan reads the rows only: a multi-statement parent's child ids come with /queries/<id>/result
+        return dataclasses.replace(self.result_of(record), result_ids=())
 
     def _answer_history(self, classified: fs.Classified, session: Session) -> fs.StatementResult:
         options = classified.options
