@@ -385,7 +385,8 @@ class Engine:
             if record.cancel_event.is_set():
                 raise QueryError(*_canceled())
             self._finish(record, "SUCCESS", result=result)
-        except QueryError as exc:
+        except (QueryError, fs.SnowflakeError) as raised:
+            exc = raised if isinstance(raised, QueryError) else QueryError.from_snowflake(raised)
             status = "ABORTED" if record.cancel_event.is_set() or exc.errno == CANCELED[0] else "FAILED_WITH_ERROR"
             self._finish(record, status, error=_canceled_error() if status == "ABORTED" else exc)
         except Exception as exc:  # a bug or an unsupported feature: still a Snowflake error, never a bare 500
@@ -423,7 +424,7 @@ class Engine:
         if classified.kind == "result_scan":
             return self._answer_result_scan(classified.arg, session)
         if classified.kind == "history":
-            return self._answer_history(classified, session)
+            return self._answer_history(classified, session, record.params)
         if classified.kind == "set_tag":
             session.query_tag = classified.arg
             return _message_result("status", "Statement executed successfully.")
@@ -523,7 +524,7 @@ class Engine:
         # a scan reads the rows only: a multi-statement parent's child ids come with /queries/<id>/result
         return dataclasses.replace(self.result_of(record), result_ids=())
 
-    def _answer_history(self, classified: fs.Classified, session: Session) -> fs.StatementResult:
+    def _answer_history(self, classified: fs.Classified, session: Session, params: Any) -> fs.StatementResult:
         options = classified.options
         limit = min(int(options.get("RESULT_LIMIT", DEFAULT_HISTORY_LIMIT)), MAX_HISTORY_LIMIT)
         records: Iterable[QueryRecord] = self.records()
@@ -538,7 +539,7 @@ class Engine:
             records = [r for r in records if (r.session.warehouse or "").upper() == warehouse]
         rows = [r.history_row() for r in sorted(records, key=lambda r: r.submitted, reverse=True)[:limit]]
         table = pa.Table.from_pylist(rows, schema=HISTORY_SCHEMA)
-        out = fs.run_on_table(classified.duckdb_sql, "QUERY_HISTORY", table)
+        out = fs.run_on_table(classified.duckdb_sql, "QUERY_HISTORY", table, params)
         return fs.result_from_arrow(out)
 
 

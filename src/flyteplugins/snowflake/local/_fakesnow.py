@@ -432,13 +432,13 @@ def _classify(expr: exp.Expr) -> Classified | None:
     return None
 
 
-def run_on_table(sql: str, name: str, table: pa.Table) -> pa.Table:
+def run_on_table(sql: str, name: str, table: pa.Table, params: Any = None) -> pa.Table:
     """Run DuckDB SQL over one Arrow table registered as `name` (query history), in a throwaway database."""
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register(name, table)
         try:
-            return con.execute(sql).to_arrow_table()
+            return con.execute(sql, params).to_arrow_table()
         except duckdb.Error as exc:
             raise _translate_duckdb_error(exc) from None
 

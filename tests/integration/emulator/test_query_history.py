@@ -1,0 +1,111 @@
+"""6: query history per query id, read the way the plugin reads it in Snowflake (INFORMATION_SCHEMA functions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+from snowflake.connector import DictCursor
+
+pytestmark = pytest.mark.integration
+
+BY_ID = "select * from table(information_schema.query_history_by_session()) where query_id = ?"
+
+
+def test_a_finished_query_is_in_history_with_its_facts(sf: Any, connect: Any) -> None:
+    sf.configure(min_query_ms=200)
+    conn = connect(paramstyle="qmark")
+    cur = conn.cursor()
+    cur.execute("select * from range(7)", _statement_params={"QUERY_TAG": "flyte:run-1"})
+    query_id = cur.sfqid
+    row = conn.cursor(DictCursor).execute(BY_ID, [query_id]).fetchone()
+    assert row["QUERY_ID"] == query_id
+    assert row["QUERY_TEXT"] == "select * from range(7)"
+    assert row["EXECUTION_STATUS"] == "SUCCESS"
+    assert row["QUERY_TAG"] == "flyte:run-1"
+    assert row["ROWS_PRODUCED"] == 7
+    assert row["BYTES_SCANNED"] > 0
+    assert row["ERROR_CODE"] is None and row["ERROR_MESSAGE"] is None
+    assert isinstance(row["START_TIME"], dt.datetime) and row["START_TIME"] <= row["END_TIME"]
+    assert row["TOTAL_ELAPSED_TIME"] >= 200
+    assert row["EXECUTION_TIME"] >= 200
+    assert row["WAREHOUSE_NAME"] == "LOCAL_WH" and row["USER_NAME"] == "FLYTE"
+    assert row["QUEUED_OVERLOAD_TIME"] == 0 and row["COMPILATION_TIME"] >= 0
+
+
+def test_a_failed_query_has_its_error(connect: Any) -> None:
+    conn = connect(paramstyle="qmark")
+    cur = conn.cursor()
+    with pytest.raises(Exception):
+        cur.execute("select * from missing_for_history")
+    query_id = cur.sfqid
+    row = conn.cursor(DictCursor).execute(BY_ID, [query_id]).fetchone()
+    assert row["EXECUTION_STATUS"] == "FAILED_WITH_ERROR"
+    assert row["ERROR_CODE"] == "002003"
+    assert "MISSING_FOR_HISTORY" in row["ERROR_MESSAGE"].upper()
+
+
+def test_a_cancelled_query_is_failed_with_error_604(sf: Any, connect: Any) -> None:
+    sf.configure(min_query_ms=3000)
+    conn = connect(paramstyle="qmark")
+    cur = conn.cursor()
+    cur.execute_async("select 'to cancel'")
+    cur.abort_query(cur.sfqid)
+    row = conn.cursor(DictCursor).execute(BY_ID, [cur.sfqid]).fetchone()
+    assert (row["EXECUTION_STATUS"], row["ERROR_CODE"]) == ("FAILED_WITH_ERROR", "000604")
+
+
+def test_waiting_for_a_warehouse_shows_in_its_column(sf: Any, connect: Any, wait_done: Any) -> None:
+    sf.configure(first_status=("RESUMING_WAREHOUSE", 200))
+    conn = connect(paramstyle="qmark")
+    cur = conn.cursor()
+    cur.execute_async("select 1")
+    wait_done(conn, cur.sfqid)
+    row = conn.cursor(DictCursor).execute(BY_ID, [cur.sfqid]).fetchone()
+    assert row["QUEUED_PROVISIONING_TIME"] >= 180
+    assert row["QUEUED_OVERLOAD_TIME"] == 0
+
+
+def test_running_query_shows_running(sf: Any, connect: Any) -> None:
+    sf.configure(min_query_ms=2000)
+    conn = connect(paramstyle="qmark")
+    cur = conn.cursor()
+    cur.execute_async("select 'long'")
+    time.sleep(0.1)
+    row = conn.cursor(DictCursor).execute(BY_ID, [cur.sfqid]).fetchone()
+    assert row["EXECUTION_STATUS"] == "RUNNING" and row["END_TIME"] is None
+    cur.abort_query(cur.sfqid)
+
+
+def test_query_history_sees_other_sessions_by_session_does_not(connect: Any) -> None:
+    first, second = connect(), connect(paramstyle="qmark")
+    cur = first.cursor()
+    cur.execute("select 'other session'")
+    query_id = cur.sfqid
+    reader = second.cursor()
+    assert reader.execute(BY_ID, [query_id]).fetchall() == []
+    rows = reader.execute(
+        "select query_id, execution_status from table(information_schema.query_history(result_limit => 1000)) "
+        "where query_id = ?",
+        [query_id],
+    ).fetchall()
+    assert rows == [(query_id, "SUCCESS")]
+
+
+def test_session_query_tag_applies_to_later_queries(connect: Any) -> None:
+    conn = connect(paramstyle="qmark")
+    cur = conn.cursor()
+    cur.execute("alter session set query_tag = 'nightly'")
+    cur.execute("select 1")
+    (tag,) = cur.execute("select query_tag from table(information_schema.query_history_by_session()) where query_id = ?",
+                         [cur.sfqid]).fetchone()
+    assert tag == "nightly"
+
+
+def test_admin_view_of_history(sf: Any, connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("select 5", _statement_params={"QUERY_TAG": "admin-view"})
+    (entry,) = sf.query_history(cur.sfqid)
+    assert (entry.status, entry.rows_produced, entry.query_tag) == ("SUCCESS", 1, "admin-view")
