@@ -739,8 +739,23 @@ def _snowflake_type(t: pa.DataType) -> str:
 
 
 def _python_rows(batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
-    columns = [column.to_pylist() for column in batch.columns]
+    columns = [_bind_values(column) for column in batch.columns]
     return zip(*columns, strict=True)
+
+
+def _bind_values(column: pa.Array) -> list[Any]:
+    import pyarrow as pa
+
+    values = column.to_pylist()
+    t = column.type
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t):
+        # ISO-8601 text, which Snowflake converts to the column's type on insert: every year from 1 to 9999 and
+        # the UTC offset survive. (The driver array-binds temporal values as epoch numbers, which the local
+        # Snowflake cannot read.)
+        return [
+            None if v is None else v.isoformat(sep=" ") if pa.types.is_timestamp(t) else v.isoformat() for v in values
+        ]
+    return values
 
 
 def write_table(location: SnowflakeLocation, table: pa.Table, chunk_rows: int = WRITE_CHUNK_ROWS) -> int:
@@ -849,8 +864,8 @@ def register_handlers() -> frozenset[str]:
 
 
 def _register(library: _Library) -> None:
-    from flyte.io.extend import DataFrameTransformerEngine
     from flyte.io._dataframe.dataframe import DuplicateHandlerError
+    from flyte.io.extend import DataFrameTransformerEngine
 
     with _lock:
         if library.module in _registered:
