@@ -83,7 +83,9 @@ def test_abort_request_from_another_thread_ends_a_synchronous_query(sf: Any, con
     worker = threading.Thread(target=run)
     worker.start()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not [q for q in sf.query_history() if q.query_text == "select 'sync and slow'"]:
+    while time.monotonic() < deadline and not [
+        q for q in sf.query_history() if q.query_text == "select 'sync and slow'"
+    ]:
         time.sleep(0.02)
     (running,) = [q for q in sf.query_history() if q.query_text == "select 'sync and slow'"]
     connect().cursor().execute(f"select system$cancel_query('{running.query_id}')")

@@ -23,7 +23,9 @@ def _rsa_pair() -> tuple[rsa.RSAPrivateKey, str]:
 
 
 def _der(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def test_close_really_closes_the_session(sf: Any, connect: Any) -> None:

@@ -21,12 +21,17 @@ def test_each_statement_has_its_own_result_set(sf: Any, connect: Any) -> None:
     parent_id = cur.multi_statement_savedIds
     assert len(parent_id) == 2
     children = {q.query_id: q for q in sf.query_history()}
-    assert [children[qid].query_text for qid in cur.multi_statement_savedIds] == ["SELECT 1 AS a", "SELECT 'two' AS b, 2 AS c"]
+    assert [children[qid].query_text for qid in cur.multi_statement_savedIds] == [
+        "SELECT 1 AS a",
+        "SELECT 'two' AS b, 2 AS c",
+    ]
 
 
 def test_a_count_of_zero_accepts_any_number_of_statements(connect: Any) -> None:
     cur = connect().cursor()
-    cur.execute("create or replace table ms (n int); insert into ms values (1), (2); select sum(n) from ms", num_statements=0)
+    cur.execute(
+        "create or replace table ms (n int); insert into ms values (1), (2); select sum(n) from ms", num_statements=0
+    )
     cur.nextset()
     cur.nextset()
     assert cur.fetchall() == [(3,)]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from snowflake.connector import DictCursor
+from snowflake.connector.errors import ProgrammingError
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ def test_a_finished_query_is_in_history_with_its_facts(sf: Any, connect: Any) ->
 def test_a_failed_query_has_its_error(connect: Any) -> None:
     conn = connect(paramstyle="qmark")
     cur = conn.cursor()
-    with pytest.raises(Exception):
+    with pytest.raises(ProgrammingError):
         cur.execute("select * from missing_for_history")
     query_id = cur.sfqid
     row = conn.cursor(DictCursor).execute(BY_ID, [query_id]).fetchone()
@@ -99,8 +100,9 @@ def test_session_query_tag_applies_to_later_queries(connect: Any) -> None:
     cur = conn.cursor()
     cur.execute("alter session set query_tag = 'nightly'")
     cur.execute("select 1")
-    (tag,) = cur.execute("select query_tag from table(information_schema.query_history_by_session()) where query_id = ?",
-                         [cur.sfqid]).fetchone()
+    (tag,) = cur.execute(
+        "select query_tag from table(information_schema.query_history_by_session()) where query_id = ?", [cur.sfqid]
+    ).fetchone()
     assert tag == "nightly"
 
 

@@ -62,11 +62,23 @@ def test_executemany_inserts_with_one_array_bind(sf: Any, connect: Any) -> None:
 
 def test_nulls_of_every_type_come_back_as_null(connect: Any) -> None:
     cur = connect().cursor()
-    types = ["int", "number(10,2)", "float", "text", "boolean", "date", "time", "timestamp_ntz", "timestamp_tz",
-             "timestamp_ltz", "binary", "variant"]
+    types = [
+        "int",
+        "number(10,2)",
+        "float",
+        "text",
+        "boolean",
+        "date",
+        "time",
+        "timestamp_ntz",
+        "timestamp_tz",
+        "timestamp_ltz",
+        "binary",
+        "variant",
+    ]
     cur.execute(f"create or replace table nulls ({', '.join(f'c{i} {t}' for i, t in enumerate(types))})")
     cur.execute(f"insert into nulls values ({', '.join('null' for _ in types)})")
-    cur.execute(f"insert into nulls (c0) values (1)")
+    cur.execute("insert into nulls (c0) values (1)")
     rows = cur.execute("select * from nulls order by c0 nulls first").fetchall()
     assert rows[0] == tuple(None for _ in types)
     assert rows[1] == (1, *[None] * (len(types) - 1))

@@ -105,8 +105,17 @@ def test_knobs_are_reset_between_tests_part_2(sf: Any) -> None:
 
 
 def test_cli_prints_ready_and_applies_its_flags() -> None:
-    cmd = [sys.executable, "-m", "flyteplugins.snowflake.local", "--port", "0", "--min-query-ms", "150",
-           "--first-status", "QUEUED:100"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flyteplugins.snowflake.local",
+        "--port",
+        "0",
+        "--min-query-ms",
+        "150",
+        "--first-status",
+        "QUEUED:100",
+    ]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stdout is not None
@@ -114,8 +123,15 @@ def test_cli_prints_ready_and_applies_its_flags() -> None:
             assert line.startswith("READY 127.0.0.1:")
             port = int(line.strip().rpartition(":")[2])
             with snowflake.connector.connect(
-                account="cli", user="u", password="p", host="127.0.0.1", port=port, protocol="http",
-                network_timeout=10, login_timeout=10, platform_detection_timeout_seconds=0,
+                account="cli",
+                user="u",
+                password="p",
+                host="127.0.0.1",
+                port=port,
+                protocol="http",
+                network_timeout=10,
+                login_timeout=10,
+                platform_detection_timeout_seconds=0,
             ) as conn:
                 cur = conn.cursor()
                 cur.execute_async("select 1")
@@ -130,7 +146,9 @@ def test_cli_refuses_a_bad_first_status_and_a_public_host() -> None:
     for args in (["--first-status", "DONE:5"], ["--host", "0.0.0.0"]):
         proc = subprocess.run(
             [sys.executable, "-m", "flyteplugins.snowflake.local", "--port", "0", *args],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert proc.returncode != 0
         assert proc.stdout == ""

@@ -7,7 +7,7 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from ._knobs import Knobs, parse_first_status
+from ._knobs import Knobs, check_loopback, parse_first_status
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs]:
@@ -47,6 +47,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs]:
             max_history=args.max_history,
             strict_users=args.strict_users,
         )
+        check_loopback(args.host)
     except ValueError as exc:
         parser.error(str(exc))
     return args.host, args.port, knobs
@@ -54,6 +55,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     host, port, knobs = parse_args(argv)
+    if "pandas" not in sys.modules:
+        # The driver imports pandas eagerly when it is installed (snowflake.connector.options), about a second
+        # of start-up; the server never builds a DataFrame, so it runs without it.
+        sys.modules["pandas"] = None  # type: ignore[assignment]
     from ._server import serve  # imports fakesnow / DuckDB: after the arguments are known to be valid
 
     def ready(bound_host: str, bound_port: int) -> None:

@@ -353,17 +353,21 @@ def _execute(
         raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
     rowtype = _rowtype(cur._describe_last_sql())
     table = cur._arrow_table
-    names = dict(database=conn.database, schema=conn.schema)
+    db, sc = conn.database, conn.schema
     if table is None:
-        return StatementResult(rowtype, type_id, 0, 0, **names)
+        return StatementResult(rowtype, type_id, 0, 0, database=db, schema=sc)
     if type_id in statement_type.DML_TYPE_IDS:
         # DML answers as JSON: the driver reads the affected-row counts from `rowset`.
         if batch is not None:
-            return StatementResult(rowtype, type_id, 1, batch_rowcount, json_rowset=[[str(batch_rowcount)]], **names)
+            return StatementResult(
+                rowtype, type_id, 1, batch_rowcount, json_rowset=[[str(batch_rowcount)]], database=db, schema=sc
+            )
         rowset = [[None if v is None else str(v) for v in row.values()] for row in table.to_pylist()]
-        return StatementResult(rowtype, type_id, table.num_rows, cur.rowcount or 0, json_rowset=rowset, **names)
+        return StatementResult(
+            rowtype, type_id, table.num_rows, cur.rowcount or 0, json_rowset=rowset, database=db, schema=sc
+        )
     ipc = to_snowflake_arrow(table, rowtype)
-    return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, ipc=ipc, **names)
+    return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, ipc=ipc, database=db, schema=sc)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,3 +91,15 @@ def parse_first_status(text: str) -> tuple[str, int]:
     if status not in FIRST_STATUSES:
         raise ValueError(f"status must be one of {sorted(FIRST_STATUSES)}, got {status!r}")
     return status, int(ms)
+
+
+def check_loopback(host: str) -> None:
+    """Refuse anything but a loopback address: the emulator accepts any credentials and has an admin API."""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ValueError(f"the local Snowflake binds loopback addresses only (e.g. 127.0.0.1), not {host!r}")

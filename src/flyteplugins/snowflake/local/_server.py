@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -11,21 +10,7 @@ import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ._app import State, build_app
-from ._knobs import Knobs
-
-LOOPBACK_NAMES = frozenset({"localhost"})
-
-
-def check_loopback(host: str) -> None:
-    """Refuse anything but a loopback address: the emulator accepts any credentials and has an admin API."""
-    if host in LOOPBACK_NAMES:
-        return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
-    raise ValueError(f"the local Snowflake binds loopback addresses only (e.g. 127.0.0.1), not {host!r}")
+from ._knobs import Knobs, check_loopback
 
 
 def _dropping_protocol(state: State) -> type[Any]:
