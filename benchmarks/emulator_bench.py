@@ -35,7 +35,7 @@ def main() -> None:
         with LocalSnowflake():
             starts.append(time.perf_counter() - began)
 
-    rows: list[tuple[str, str]] = [("start-up (to READY), median of %d" % args.starts, _ms(statistics.median(starts)))]
+    rows: list[tuple[str, str]] = [(f"start-up (to READY), median of {args.starts}", _ms(statistics.median(starts)))]
     with LocalSnowflake() as sf:
         conn = snowflake.connector.connect(**sf.connect_kwargs())
         cur = conn.cursor()
