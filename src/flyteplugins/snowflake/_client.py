@@ -121,10 +121,7 @@ def child_query_ids(conn: SnowflakeConnection, query_id: str) -> list[str]:
     def _children() -> list[str]:
         with conn.cursor() as cur:
             cur.get_results_from_sfqid(query_id)
-            ids = [str(cur.sfqid)]
-            while cur.nextset():
-                ids.append(str(cur.sfqid))
-            return [i for i in ids if i != query_id] or ids
+            return [str(i) for i in cur.multi_statement_savedIds] or [query_id]
 
     return _translated(_children, query_id=query_id)
 

@@ -62,7 +62,9 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             self._pool = Pool()
         return self._pool
 
-    async def create(
+    # The public plugin's signature (inputs second, secrets by keyword), kept so callers written for it work;
+    # the framework passes everything by keyword, output_prefix included.
+    async def create(  # type: ignore[override]
         self,
         task_template: tasks_pb2.TaskTemplate,
         inputs: dict[str, Any] | None = None,
@@ -293,15 +295,24 @@ def _flyte_context(template: tasks_pb2.TaskTemplate, execution: TaskExecutionMet
 
 
 def _legacy_config(meta: SnowflakeJobMetadata) -> SnowflakeConfig:
-    """Metadata written by the public plugin has no `config`: rebuild it from the flat fields."""
+    """Metadata written by the public plugin has no `config`: rebuild it from the flat fields.
+
+    That plugin stored passwords in `connection_kwargs` in plain text; they are dropped here (the secrets
+    passed to the call log in), so its queries can still be followed after an upgrade.
+    """
+    kept = {k: v for k, v in (meta.connection_kwargs or {}).items() if not _looks_secret(k)}
     return SnowflakeConfig(
         account=meta.account,
         database=meta.database,
         schema=meta.schema,
         warehouse=meta.warehouse,
         user=meta.user,
-        connection_kwargs=meta.connection_kwargs,
+        connection_kwargs=kept or None,
     )
+
+
+def _looks_secret(key: str) -> bool:
+    return any(word in key.lower() for word in ("password", "private_key", "passphrase", "token", "secret", "passcode"))
 
 
 def _log_links(meta: SnowflakeJobMetadata) -> list[TaskLog]:
@@ -315,9 +326,10 @@ def _log_links(meta: SnowflakeJobMetadata) -> list[TaskLog]:
 def _error_record(exc: SnowflakeError) -> dict[str, Any]:
     return {
         "kind": type(exc).__name__,
-        "errno": getattr(exc, "errno", None),
-        "sqlstate": getattr(exc, "sqlstate", None),
-        "message": str(exc),
+        "errno": exc.errno,
+        "sqlstate": exc.sqlstate,
+        # Snowflake's own words; our message would repeat the code and state that are recorded beside it
+        "message": exc.sf_message if isinstance(exc, SnowflakeQueryError) else exc.message,
     }
 
 
