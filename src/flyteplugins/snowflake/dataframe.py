@@ -341,14 +341,41 @@ class _Batches:
                 self.schema = _stable_schema(batch.schema)
             yield _conform(batch, self.schema)
         if self.schema is None:
-            self.schema = _stable_schema(self._empty_schema())
+            self.schema = self._empty_schema()
 
     def _empty_schema(self) -> pa.Schema:
-        # An empty result yields no batch; the driver builds an empty table from the result's column metadata.
-        try:
-            return self._cursor.fetch_arrow_all(force_return_table=True).schema
-        except Exception as exc:  # translated at the driver boundary, as _client does
-            raise translate(exc, query_id=self._query_id) from exc
+        # An empty result yields no batch. The driver's own empty table types NUMBER(p,s) as int64 and dates as
+        # date64, unlike its batches: build the schema the batches would have had from the column metadata.
+        import pyarrow as pa
+
+        return pa.schema([(column.name, _arrow_type(column)) for column in self._cursor.description or ()])
+
+
+def _arrow_type(column: Any) -> pa.DataType:
+    """The Arrow type the driver's batches give a result column, from its metadata (`cursor.description`)."""
+    import pyarrow as pa
+
+    name = _WIRE_TYPES[column.type_code] if 0 <= column.type_code < len(_WIRE_TYPES) else "TEXT"
+    if name == "FIXED":
+        return pa.decimal128(column.precision or 38, column.scale) if column.scale else pa.int64()
+    simple: dict[str, pa.DataType] = {
+        "REAL": pa.float64(),
+        "DATE": pa.date32(),
+        "TIMESTAMP_NTZ": pa.timestamp("us"),
+        "TIMESTAMP_LTZ": pa.timestamp("us", tz="UTC"),
+        "TIMESTAMP_TZ": pa.timestamp("us", tz="UTC"),
+        "TIME": pa.time64("us"),
+        "BINARY": pa.binary(),
+        "BOOLEAN": pa.bool_(),
+    }
+    return simple.get(name, pa.string())  # TEXT, and VARIANT/OBJECT/ARRAY as JSON text
+
+
+#: Snowflake's column type ids, as `cursor.description[i].type_code` numbers them.
+_WIRE_TYPES = (
+    "FIXED", "REAL", "TEXT", "DATE", "TIMESTAMP_NTZ", "VARIANT", "TIMESTAMP_LTZ", "TIMESTAMP_TZ",
+    "TIMESTAMP_NTZ", "OBJECT", "ARRAY", "BINARY", "TIME", "BOOLEAN",
+)  # fmt: skip
 
 
 def _read_table(conn: Any, query_id: str, columns: Sequence[str] = ()) -> pa.Table:
@@ -655,7 +682,7 @@ def _handlers(library: _Library) -> list[Any]:
 
     python_type = library.python_type()
 
-    class SnowflakeDecoder(DataFrameDecoder):  # type: ignore[misc]
+    class SnowflakeDecoder(DataFrameDecoder[Any]):
         def __init__(self) -> None:
             super().__init__(python_type, SCHEME, "")
 
@@ -669,7 +696,7 @@ def _handlers(library: _Library) -> list[Any]:
             table = await asyncio.to_thread(_read_location, location, columns)
             return library.from_arrow(table)
 
-    class SnowflakeEncoder(DataFrameEncoder):  # type: ignore[misc]
+    class SnowflakeEncoder(DataFrameEncoder[Any]):
         def __init__(self) -> None:
             super().__init__(python_type, SCHEME, "")
 
@@ -689,7 +716,7 @@ def _handlers(library: _Library) -> list[Any]:
                 metadata=literals_pb2.StructuredDatasetMetadata(structured_dataset_type=structured_dataset_type),
             )
 
-    class ParquetDecoder(DataFrameDecoder):  # type: ignore[misc]
+    class ParquetDecoder(DataFrameDecoder[Any]):
         def __init__(self) -> None:
             super().__init__(python_type, None, "parquet")
 
@@ -746,7 +773,7 @@ def _python_rows(batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
 def _bind_values(column: pa.Array) -> list[Any]:
     import pyarrow as pa
 
-    values = column.to_pylist()
+    values: list[Any] = column.to_pylist()
     t = column.type
     if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t):
         # ISO-8601 text, which Snowflake converts to the column's type on insert: every year from 1 to 9999 and
