@@ -150,3 +150,32 @@ async def test_close_closes_idle_sessions() -> None:
     await p.close()
     assert session.closed
     assert p.size() == 0
+
+
+async def test_borrow_finds_an_idle_session_by_label_and_never_logs_in(pool: Pool[FakeSession]) -> None:
+    async with pool.connection("fingerprint-1", FakeSession, label="acct|ALICE") as lease:
+        logged_in = lease.conn
+    async with pool.borrow("acct|ALICE") as borrowed:
+        assert borrowed is not None and borrowed.conn is logged_in
+        async with pool.borrow("acct|ALICE") as second:
+            assert second is None  # the only session is held: exclusive, like any lease
+    async with pool.borrow("acct|BOB") as other:
+        assert other is None
+    assert pool.stats.logins == 1
+    assert pool.idle() == 1  # given back
+
+
+async def test_borrow_waits_for_a_busy_session_and_drops_a_broken_one(pool: Pool[FakeSession]) -> None:
+    async def hold() -> None:
+        async with pool.connection("k", FakeSession, label="L"):
+            await asyncio.sleep(0.05)
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0.01)
+    async with pool.borrow("L", wait=1.0) as lease:
+        assert lease is not None
+        lease.discard()
+    await holder
+    assert pool.size("k") == 0
+    async with pool.borrow("L", wait=0.05) as none_left:
+        assert none_left is None

@@ -61,6 +61,7 @@ class _Slot(Generic[C]):
     waiters: int = 0
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     loop: asyncio.AbstractEventLoop | None = None
+    label: str | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Conditions belong to one event loop; a connector reused from another loop gets a new one."""
@@ -102,15 +103,24 @@ class Pool(Generic[C]):
     def idle(self) -> int:
         return sum(len(slot.idle) for slot in self._slots.values())
 
+    def key_count(self) -> int:
+        """Keys (distinct credentials) that hold at least one connection."""
+        return sum(1 for slot in self._slots.values() if slot.size)
+
     @contextlib.asynccontextmanager
-    async def connection(self, key: str, login: Callable[[], C]) -> AsyncIterator[Lease[C]]:
+    async def connection(
+        self, key: str, login: Callable[[], C], *, label: str | None = None
+    ) -> AsyncIterator[Lease[C]]:
         """Hold one connection of `key` for the duration of the block.
 
         `login` makes a new connection (blocking; it runs on the thread pool). When the block raises, or
-        calls `lease.discard()`, the connection is closed instead of going back to the pool.
+        calls `lease.discard()`, the connection is closed instead of going back to the pool. `label` names
+        the key's sessions without secrets (account and user), so `borrow` can find them later.
         """
         slot = self._slots.setdefault(key, _Slot())
         slot.bind(asyncio.get_running_loop())
+        if label is not None:
+            slot.label = label
         conn = await self._take(slot, login)
         lease = Lease(conn)
         try:
@@ -120,6 +130,39 @@ class Pool(Generic[C]):
             raise
         finally:
             await self._give_back(slot, lease)
+
+    @contextlib.asynccontextmanager
+    async def borrow(self, label: str, *, wait: float = 0.0) -> AsyncIterator[Lease[C] | None]:
+        """Hold an idle live connection of any key labelled `label`, never logging in; None when there is none.
+
+        For calls that carry no secrets (GetTaskLogs, GetTaskMetrics): they may use a session someone else
+        logged in, as long as it is the same account and user. Waits up to `wait` seconds while every such
+        connection is busy.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            slots = [slot for slot in self._slots.values() if slot.label == label and slot.size > 0]
+            for slot in slots:
+                slot.bind(loop)
+                async with slot.changed:
+                    conn = self._pop_fresh(slot)
+                if conn is None:
+                    continue
+                lease = Lease(conn)
+                try:
+                    yield lease
+                except BaseException:
+                    lease.discard()
+                    raise
+                finally:
+                    await self._give_back(slot, lease)
+                return
+            if not slots or loop.time() >= deadline:
+                yield None
+                return
+            # Rare calls: a short sleep is simpler than joining the slot's waiters (whose wake-ups it could steal).
+            await asyncio.sleep(min(0.01, max(0.0, deadline - loop.time())))
 
     async def _take(self, slot: _Slot[C], login: Callable[[], C]) -> C:
         async with slot.changed:
