@@ -8,6 +8,7 @@ This is also the seam for a second transport (Snowflake's SQL API v2): the conne
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -105,11 +106,14 @@ def poll(conn: SnowflakeConnection, query_id: str) -> QueryState:
 
 
 def cancel(conn: SnowflakeConnection, query_id: str) -> None:
-    """Cancel a query; cancelling a finished or unknown query is not an error (Snowflake answers with text)."""
+    """Ask Snowflake to cancel a query. For a finished query Snowflake answers with a text, not an error."""
+    # The id goes into the SQL text, as SYSTEM$CANCEL_QUERY takes no bind: parsing it as a UUID first means
+    # nothing but a query id can ever reach the statement.
+    literal = str(uuid.UUID(query_id))
 
     def _cancel() -> None:
         with conn.cursor() as cur:
-            cur.execute("SELECT SYSTEM$CANCEL_QUERY(:1)", [query_id])
+            cur.execute(f"SELECT SYSTEM$CANCEL_QUERY('{literal}')")
             cur.fetchall()
 
     _translated(_cancel, query_id=query_id)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
 from flyte.connectors import AsyncConnector, ConnectorRegistry, Resource
-from flyteidl2.connector.connector_pb2 import TaskExecutionMetadata
+from flyteidl2.connector.connector_pb2 import GetTaskLogsResponse, GetTaskMetricsResponse, TaskExecutionMetadata
 from flyteidl2.core import tasks_pb2
 from flyteidl2.core.execution_pb2 import TaskExecution, TaskLog
 from google.protobuf import json_format
 
-from . import _client
+from . import _client, _metrics, _observe
 from ._auth import Credentials
 from ._links import AccountIdentifier
 from ._pool import Pool
@@ -60,6 +60,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         """The process's logged-in sessions; made on first use so importing the plugin costs nothing."""
         if self._pool is None:
             self._pool = Pool()
+            _metrics.track_pool(self._pool)
         return self._pool
 
     # The public plugin's signature (inputs second, secrets by keyword), kept so callers written for it work;
@@ -109,6 +110,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             # with Snowflake's code and message, rather than the service answering INTERNAL.
             meta.error = _error_record(exc)
             meta.query_id = getattr(exc, "query_id", None) or ""
+        _metrics.QUERIES_SUBMITTED.labels(outcome="rejected" if meta.error else "accepted").inc()
         logger.info("Snowflake query submitted: %s", meta.query_id or "(rejected)")
         return meta
 
@@ -153,6 +155,11 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         info: dict[str, Any] = {"query_id": meta.query_id, "status": state.status}
         if elapsed is not None:
             info["elapsed_s"] = round(elapsed, 3)
+        finished = view.terminal or state.errno is not None
+        _metrics.observe_poll(state.status, view.phase, terminal=finished)
+        if finished:
+            # Once, when the query ends: elapsed/queued/compilation/execution time, rows, bytes (best effort).
+            info.update(await self._history_figures(meta, config, Credentials.from_kwargs(secrets)))
         if state.errno is not None or (view.phase == TaskExecution.FAILED and state.message):
             record = {"errno": state.errno, "sqlstate": state.sqlstate, "message": state.message}
             info["error"] = record
@@ -190,13 +197,16 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         def _cancel_if_running(conn: Any) -> None:
             if describe(_client.poll(conn, meta.query_id).status).terminal:
                 return
-            _client.cancel(conn, meta.query_id)
+            try:
+                _client.cancel(conn, meta.query_id)
+            except SnowflakeQueryError:
+                # Snowflake refuses to cancel an id it does not know (status NO_DATA) or a query that has just
+                # ended; only a query that is still running means the cancel really failed.
+                status = _client.poll(conn, meta.query_id).status
+                if status != "NO_DATA" and not describe(status).terminal:
+                    raise
 
-        try:
-            await self._run(config, credentials, _cancel_if_running, retry=True)
-        except SnowflakeQueryError as exc:
-            # Snowflake answers an unknown or already-finished query with an error: nothing left to cancel.
-            logger.info("cancel of %s: nothing to cancel (%s)", meta.query_id, exc)
+        await self._run(config, credentials, _cancel_if_running, retry=True)
         logger.info("Snowflake query cancelled: %s", meta.query_id)
 
     async def _outputs(
@@ -237,7 +247,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
 
         while True:
             try:
-                async with self.pool.connection(key, login) as lease:
+                async with self.pool.connection(key, login, label=_observe.session_label(config)) as lease:
                     try:
                         return await self.pool.run(fn, lease.conn)
                     except (SnowflakeTransientError, SnowflakeAuthError):
@@ -246,10 +256,12 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             except SnowflakeTransientError as exc:
                 if getattr(exc, "session_expired", False) and fresh_session_retries:
                     fresh_session_retries -= 1
+                    _metrics.RETRIES.labels(reason="session_expired").inc()
                     continue
                 if not delays:
                     raise
                 delay = delays.pop(0)
+                _metrics.RETRIES.labels(reason="transient").inc()
                 logger.info("Snowflake unreachable (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
 
