@@ -286,3 +286,8 @@ def test_registration_loads_no_dataframe_library_and_catches_each_on_import() ->
 def test_register_handlers_is_idempotent() -> None:
     first = sfdf.register_handlers()
     assert sfdf.register_handlers() == first
+
+
+def test_without_an_output_prefix_materializing_refuses_rather_than_losing_the_result() -> None:
+    with pytest.raises(SnowflakeConfigError, match="results='reference'"):
+        sfdf._destination(_meta(_config()), QID)

@@ -535,7 +535,13 @@ def _destination(meta: SnowflakeJobMetadata, query_id: str) -> str:
         from flyte._context import internal_ctx
 
         ctx = internal_ctx()
-        prefix = str(ctx.raw_data.path) if ctx.has_raw_data else str(storage.get_random_local_directory())
+        if not ctx.has_raw_data:
+            # A scratch directory would be lost with this process: the next task could never read it.
+            raise SnowflakeConfigError(
+                f"cannot materialize the result of query {query_id}: the task has no output prefix; "
+                "use SnowflakeConfig(results='reference') or run it where Flyte gives one"
+            )
+        prefix = str(ctx.raw_data.path)
     return storage.join(prefix.rstrip("/"), RESULTS_DIR, query_id)
 
 
