@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from ._knobs import Knobs, check_loopback, parse_first_status
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs]:
+def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool]:
     parser = argparse.ArgumentParser(
         prog="python -m flyteplugins.snowflake.local",
         description="A local Snowflake for tests: the official driver connects to it over HTTP on loopback.",
@@ -31,6 +34,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs]:
     )
     parser.add_argument("--max-history", type=int, default=10_000, help="at most this many query records are kept")
     parser.add_argument("--strict-users", action="store_true", help="reject logins of users not added at run time")
+    # LocalSnowflake passes this: the server stops when its parent's end of stdin closes (the parent died)
+    parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     first_status, first_status_ms = (None, 0)
     try:
@@ -50,11 +55,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs]:
         check_loopback(args.host)
     except ValueError as exc:
         parser.error(str(exc))
-    return args.host, args.port, knobs
+    return args.host, args.port, knobs, bool(args.exit_with_stdin)
+
+
+def _exit_on_stdin_eof() -> None:
+    sys.stdin.read()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    host, port, knobs = parse_args(argv)
+    host, port, knobs, exit_with_stdin = parse_args(argv)
+    if exit_with_stdin:
+        threading.Thread(target=_exit_on_stdin_eof, daemon=True).start()
     if "pandas" not in sys.modules:
         # The driver imports pandas eagerly when it is installed (snowflake.connector.options), about a second
         # of start-up; the server never builds a DataFrame, so it runs without it.

@@ -145,10 +145,16 @@ class LocalSnowflake:
         """Start the subprocess and wait for its `READY host:port` line."""
         if self._process is not None:
             return self
-        cmd = [sys.executable, "-m", "flyteplugins.snowflake.local", *self._args]
+        cmd = [sys.executable, "-m", "flyteplugins.snowflake.local", *self._args, "--exit-with-stdin"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._process = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+            cmd,
+            stdin=subprocess.PIPE,  # if this process dies, the server sees EOF and stops
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
         )
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, args=(self._process.stdout, lines), daemon=True).start()
@@ -183,6 +189,8 @@ class LocalSnowflake:
         process, self._process = self._process, None
         if process is None:
             return
+        if process.stdin is not None:
+            process.stdin.close()
         if process.poll() is None:
             process.terminate()
             try:
