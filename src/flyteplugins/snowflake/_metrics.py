@@ -14,7 +14,7 @@ the default registry on its `--prometheus_port`.
 | `flyte_connector_snowflake_query_polls_total` | counter | `status` (Snowflake's), `phase` (Flyte's) |
 | `flyte_connector_snowflake_queries_finished_total` | counter | `phase` |
 | `flyte_connector_snowflake_queries_submitted_total` | counter | `outcome` = `accepted` or `rejected` |
-| `flyte_connector_snowflake_history_lookups_total` | counter | `source` = `pool`, `service` or `none` |
+| `flyte_connector_snowflake_history_lookups_total` | counter | `source` = `task`, `pool`, `service` or `none` |
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from flyteidl2.core.metrics_pb2 import ExecutionMetricResult
 from flyteidl2.logs.dataplane.payload_pb2 import LogLine, LogLineOriginator
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from . import _client
 from ._auth import Credentials
 from ._links import AccountIdentifier
 from .config import SnowflakeConfig
@@ -30,6 +31,7 @@ from .metadata import SnowflakeJobMetadata
 
 __all__ = [
     "HISTORY_COLUMNS",
+    "NOT_IN_HISTORY",
     "SERVICE_ENV",
     "HistoryRecord",
     "Observation",
@@ -38,6 +40,8 @@ __all__ = [
     "history_statement",
     "logs_response",
     "metrics_response",
+    "no_session_reason",
+    "read_history",
     "session_label",
     "timeline",
 ]
@@ -374,6 +378,24 @@ def custom_info_figures(observation: Observation) -> dict[str, Any]:
 # --- who may read the history --------------------------------------------------------------------------------
 
 
+#: Why a lookup that ran found no row.
+NOT_IN_HISTORY = (
+    "Snowflake's query history has no row for this query (it keeps 7 days, and shows a user's queries only to "
+    "that user or to a role with MONITOR on the warehouse)"
+)
+
+
+def no_session_reason(config: SnowflakeConfig) -> str:
+    """Why the history could not be read: no secret in this call, no live session, no service credentials."""
+    return (
+        f"this call carries no Snowflake credentials, this replica holds no live session of user {config.user} "
+        f"in account {config.account}, and no service credentials are configured for that account "
+        f"(set {SERVICE_ENV['account']}, {SERVICE_ENV['user']} and one of {SERVICE_ENV['snowflake_private_key']}, "
+        f"{SERVICE_ENV['snowflake_pat']}, {SERVICE_ENV['snowflake_oauth_token']} or "
+        f"{SERVICE_ENV['snowflake_password']} on the connector service; see docs/deploy.md)"
+    )
+
+
 def session_label(config: SnowflakeConfig) -> str:
     """A non-secret name for the sessions of one Snowflake user at one endpoint: pool label for look-ups.
 
@@ -471,3 +493,10 @@ class ServiceCredentials:
             login_timeout=task.login_timeout,
             network_timeout=task.network_timeout,
         )
+
+
+def read_history(conn: Any, meta: SnowflakeJobMetadata, *, user: str | None) -> HistoryRecord | None:
+    """Read the query's history row on a logged-in session (blocking; run it on the pool's threads)."""
+    sql, params = history_statement(meta, user=user)
+    rows = _client.execute(conn, sql, params)
+    return HistoryRecord.from_row(rows[0]) if rows else None
