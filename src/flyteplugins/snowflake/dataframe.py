@@ -735,10 +735,47 @@ def _handlers(library: _Library) -> list[Any]:
             table = await asyncio.to_thread(_parquet_table, flyte_value.uri, columns)
             return library.from_arrow(table)
 
+    class ParquetEncoder(DataFrameEncoder[Any]):
+        def __init__(self) -> None:
+            super().__init__(python_type, None, "parquet")
+
+        async def encode(
+            self,
+            dataframe: DataFrame,
+            structured_dataset_type: types_pb2.StructuredDatasetType,
+        ) -> literals_pb2.StructuredDataset:
+            uri = dataframe.uri or _random_output_dir()
+            await asyncio.to_thread(_write_parquet, uri, library.to_arrow(dataframe.val))
+            structured_dataset_type.format = "parquet"
+            return literals_pb2.StructuredDataset(
+                uri=uri,
+                metadata=literals_pb2.StructuredDatasetMetadata(structured_dataset_type=structured_dataset_type),
+            )
+
     handlers: list[Any] = [SnowflakeDecoder(), SnowflakeEncoder()]
     if library.module == "polars":
-        handlers.append(ParquetDecoder())
+        # flyte itself reads and writes Parquet for pandas and pyarrow only (polars needs flyteplugins-polars):
+        # without these a task taking or returning a polars frame fails. Skipped when another plugin has them.
+        handlers += [ParquetDecoder(), ParquetEncoder()]
     return handlers
+
+
+def _random_output_dir() -> str:
+    from flyte._context import internal_ctx
+
+    return str(internal_ctx().raw_data.get_random_remote_path())
+
+
+def _write_parquet(uri: str, table: pa.Table) -> None:
+    """A dataframe as flyte's own Parquet writers lay it out: one file, `00000`, in the directory `uri`."""
+    import flyte.storage as storage
+    import pyarrow.parquet as pq
+    from fsspec.core import strip_protocol
+
+    path = storage.join(uri, "00000")
+    if not storage.is_remote(uri):
+        os.makedirs(strip_protocol(uri), exist_ok=True)
+    pq.write_table(table, strip_protocol(path), filesystem=storage.get_underlying_filesystem(path=path))
 
 
 # --- writing into a table ------------------------------------------------------------------------------------
