@@ -291,3 +291,30 @@ def test_register_handlers_is_idempotent() -> None:
 def test_without_an_output_prefix_materializing_refuses_rather_than_losing_the_result() -> None:
     with pytest.raises(SnowflakeConfigError, match="results='reference'"):
         sfdf._destination(_meta(_config()), QID)
+
+
+def test_polars_frames_round_trip_through_parquet(tmp_path: Path) -> None:
+    import asyncio
+
+    import polars as pl
+    from flyte.io import DataFrame
+    from flyte.io._dataframe.dataframe import flyte_dataset_transformer
+    from flyteidl2.core import literals_pb2, types_pb2
+
+    sfdf.register_handlers()
+    frame = pl.DataFrame({"a": [1, None], "d": [decimal.Decimal("1.25"), None]})
+    literal = asyncio.run(
+        flyte_dataset_transformer.encode(
+            DataFrame.wrap_df(frame, uri=str(tmp_path / "out")),
+            pl.DataFrame,
+            "file",
+            "",
+            types_pb2.StructuredDatasetType(),
+        )
+    )
+    stored = literal.scalar.structured_dataset
+    assert stored.metadata.structured_dataset_type.format == "parquet"
+    back = asyncio.run(
+        flyte_dataset_transformer.to_python_value(literals_pb2.Literal(scalar=literal.scalar), pl.DataFrame)
+    )
+    assert back.equals(frame)
