@@ -67,10 +67,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     host, port, knobs, exit_with_stdin = parse_args(argv)
     if exit_with_stdin:
         threading.Thread(target=_exit_on_stdin_eof, daemon=True).start()
-    if "pandas" not in sys.modules:
-        # The driver imports pandas eagerly when it is installed (snowflake.connector.options), about a second
-        # of start-up; the server never builds a DataFrame, so it runs without it.
-        sys.modules["pandas"] = None  # type: ignore[assignment]
     from ._server import serve  # imports fakesnow / DuckDB: after the arguments are known to be valid
 
     def ready(bound_host: str, bound_port: int) -> None:

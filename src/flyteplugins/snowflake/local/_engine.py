@@ -412,6 +412,8 @@ class Engine:
                 record.bytes_scanned = result.nbytes
             record.ended = time.time()
             record.status = status
+            # the record stays in history: drop what only the run needed (binds can be large batches)
+            record.params, record.batch, record.conn = None, None, None
             waiters, record.waiters = record.waiters, []
         self.results.add(record, self._knobs())
         for loop, future in waiters:
