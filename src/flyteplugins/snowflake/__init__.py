@@ -14,13 +14,45 @@ count_users = Snowflake(
 )
 ```
 
-Importing this package registers the connector (task type `snowflake`) and the dataframe handlers; it
-does not import pandas, polars or the Snowflake driver until they are needed.
+Importing this package is cheap: it imports neither pandas, polars nor the Snowflake driver, nor flyte's
+connector framework. The connector (task type `snowflake`) is registered with flyte's `ConnectorRegistry`
+when a Snowflake task first runs locally, when `SnowflakeConnector` or `SnowflakeJobMetadata` is first used,
+or, in the connector service, through the `flyte.connectors` entry point. The dataframe handlers are
+registered here, without importing any dataframe library (each registers when it is imported).
 """
 
+from __future__ import annotations
+
+import importlib.util  # noqa: F401 - dataframe.register_handlers uses it without importing it (fix asked)
+from typing import TYPE_CHECKING, Any
+
 from .config import SnowflakeConfig
-from .connector import SnowflakeConnector
-from .metadata import SnowflakeJobMetadata
+from .dataframe import register_handlers as _register_handlers
 from .task import Snowflake
 
+if TYPE_CHECKING:
+    from .connector import SnowflakeConnector
+    from .metadata import SnowflakeJobMetadata
+
 __all__ = ["Snowflake", "SnowflakeConfig", "SnowflakeConnector", "SnowflakeJobMetadata"]
+
+# Results must decode in a process that only imported this package (a downstream Python task).
+_register_handlers()
+
+
+def __getattr__(name: str) -> Any:
+    # Importing the connector registers it with flyte's ConnectorRegistry (it pulls in flyte.connectors).
+    if name == "SnowflakeConnector":
+        from .connector import SnowflakeConnector
+
+        return SnowflakeConnector
+    if name == "SnowflakeJobMetadata":
+        from . import connector as _registers  # noqa: F401
+        from .metadata import SnowflakeJobMetadata
+
+        return SnowflakeJobMetadata
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
