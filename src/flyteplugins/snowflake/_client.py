@@ -89,20 +89,45 @@ def submit(
     return _translated(_submit)
 
 
-def poll(conn: SnowflakeConnection, query_id: str) -> QueryState:
-    """Ask Snowflake for the query's status; a failed query comes back with its code and message."""
-    from snowflake.connector import ProgrammingError
+#: Seconds one status check may spend retrying 429/5xx and dropped connections inside the driver. A poll is
+#: cheap to repeat, so it gives up early and lets the caller report "still running, checking again".
+POLL_TIMEOUT_S = 5
 
-    status = _translated(conn.get_query_status, query_id, query_id=query_id)
-    if not conn.is_an_error(status) or status.name in ("ABORTING", "ABORTED", "DISCONNECTED"):
-        return QueryState(status.name)
+
+def poll(conn: SnowflakeConnection, query_id: str, timeout: float = POLL_TIMEOUT_S) -> QueryState:
+    """Ask Snowflake for the query's status; a failed query comes back with its code and message.
+
+    One round trip to the monitoring endpoint the driver's `get_query_status` uses, with our own retry
+    window (the driver's would be the whole `network_timeout`) and the error read from the same answer.
+    """
+    from urllib.parse import quote
+
+    def _poll() -> QueryState:
+        uuid.UUID(query_id)  # a malformed id is the caller's bug, not a network problem
+        answer = conn.rest.request(  # type: ignore[union-attr]
+            "/monitoring/queries/" + quote(query_id), method="get", client="rest", timeout=int(timeout)
+        )
+        data = answer.get("data") or {}
+        queries = data.get("queries")
+        if queries is None:
+            return QueryState("FAILED_WITH_ERROR", message=answer.get("message") or "no status in Snowflake's answer")
+        if not queries:
+            return QueryState("NO_DATA")
+        query = queries[0]
+        status = str(query.get("status", "NO_DATA"))
+        if "errorCode" not in query and "errorMessage" not in query:
+            return QueryState(status)
+        errno = _int_or_none(query.get("errorCode"))
+        return QueryState(status, errno=errno, sqlstate=data.get("sqlState"), message=query.get("errorMessage"))
+
+    return _translated(_poll, query_id=query_id)
+
+
+def _int_or_none(value: Any) -> int | None:
     try:
-        conn.get_query_status_throw_if_error(query_id)
-    except ProgrammingError as exc:
-        return QueryState(status.name, errno=exc.errno, sqlstate=exc.sqlstate, message=exc.raw_msg or exc.msg)
-    except Exception as exc:
-        raise translate(exc, query_id=query_id) from exc
-    return QueryState(status.name)
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def cancel(conn: SnowflakeConnection, query_id: str) -> None:
@@ -123,9 +148,11 @@ def child_query_ids(conn: SnowflakeConnection, query_id: str) -> list[str]:
     """The query ids of a finished multi-statement request's statements, in order."""
 
     def _children() -> list[str]:
-        with conn.cursor() as cur:
-            cur.get_results_from_sfqid(query_id)
-            return [str(i) for i in cur.multi_statement_savedIds] or [query_id]
+        # The parent's result answer lists its statements' ids, as the driver reads them in
+        # get_results_from_sfqid; asking for it directly skips fetching every statement's rows.
+        answer = conn.rest.request(url=f"/queries/{uuid.UUID(query_id)}/result", method="get")  # type: ignore[union-attr]
+        ids = (answer.get("data") or {}).get("resultIds")
+        return [i.strip() for i in str(ids).split(",") if i.strip()] if ids else [query_id]
 
     return _translated(_children, query_id=query_id)
 

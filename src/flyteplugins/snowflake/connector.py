@@ -133,9 +133,8 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         }
         links = _log_links(meta)
         try:
-            state = await self._run(
-                config, Credentials.from_kwargs(secrets), lambda c: _client.poll(c, meta.query_id), retry=True
-            )
+            # No retries of ours on top: the poll retries inside its own short window.
+            state = await self._run(config, Credentials.from_kwargs(secrets), lambda c: _client.poll(c, meta.query_id))
         except SnowflakeTransientError as exc:
             # The query lives on in Snowflake; failing the task here would lose it (and a retry would run
             # it twice). Report it as still running: the next poll tries again.
@@ -160,9 +159,10 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         if finished:
             # Once, when the query ends: elapsed/queued/compilation/execution time, rows, bytes (best effort).
             info.update(await self._history_figures(meta, config, Credentials.from_kwargs(secrets)))
-        if state.errno is not None or (view.phase == TaskExecution.FAILED and state.message):
-            record = {"errno": state.errno, "sqlstate": state.sqlstate, "message": state.message}
-            info["error"] = record
+        if state.errno is not None or state.message:
+            info["error"] = {"errno": state.errno, "sqlstate": state.sqlstate, "message": state.message}
+        if view.phase == TaskExecution.FAILED:
+            record = info.get("error") or {"message": view.message}
             return Resource(
                 phase=TaskExecution.FAILED,
                 message=_error_message(record, meta.query_id),
@@ -208,6 +208,67 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
 
         await self._run(config, credentials, _cancel_if_running, retry=True)
         logger.info("Snowflake query cancelled: %s", meta.query_id)
+
+    async def get_logs(  # type: ignore[override]
+        self, resource_meta: SnowflakeJobMetadata, **kwargs: Any
+    ) -> AsyncIterator[GetTaskLogsResponse]:
+        """The query's timeline from Snowflake's query history, its SQL (placeholders, no values), its link.
+
+        The call carries no secrets: see `_history` for which session reads the history.
+        """
+        yield _observe.logs_response(resource_meta, await self._history(resource_meta))
+
+    async def get_metrics(self, resource_meta: SnowflakeJobMetadata, **kwargs: Any) -> GetTaskMetricsResponse:
+        """Elapsed, queued, compilation and execution time, rows produced and bytes scanned, from the history."""
+        return _observe.metrics_response(resource_meta, await self._history(resource_meta))
+
+    async def _history(self, meta: SnowflakeJobMetadata) -> _observe.Observation:
+        """Read the query's history row without the task's secrets.
+
+        First choice: a live pooled session of the same account and user (it sees its own queries). Then
+        the service's own credentials (`FLYTE_SNOWFLAKE_SERVICE_*`, see docs/deploy.md). Else nothing, and
+        the answer says why.
+        """
+        if meta.error is not None or not meta.query_id:
+            return _observe.Observation(None, reason="the statement never ran in Snowflake, so it has no history")
+        config = SnowflakeConfig.from_custom(meta.config) if meta.config else _legacy_config(meta)
+        try:
+            async with self.pool.borrow(_observe.session_label(config), wait=1.0) as lease:
+                if lease is not None:
+                    _metrics.HISTORY_LOOKUPS.labels(source="pool").inc()
+                    try:
+                        record = await self.pool.run(_observe.read_history, lease.conn, meta, user=None)
+                    except (SnowflakeTransientError, SnowflakeAuthError):
+                        lease.discard()
+                        raise
+                    return _observe.Observation(record, "pool", "" if record else _observe.NOT_IN_HISTORY)
+            service = _observe.ServiceCredentials.from_env()
+            if service is None or not service.serves(config):
+                _metrics.HISTORY_LOOKUPS.labels(source="none").inc()
+                return _observe.Observation(None, reason=_observe.no_session_reason(config))
+            _metrics.HISTORY_LOOKUPS.labels(source="service").inc()
+            record = await self._run(
+                service.config_for(config),
+                service.credentials,
+                lambda conn: _observe.read_history(conn, meta, user=config.user),
+                retry=True,
+            )
+            return _observe.Observation(record, "service", "" if record else _observe.NOT_IN_HISTORY)
+        except SnowflakeError as exc:
+            return _observe.Observation(None, reason=f"reading Snowflake's query history failed: {exc}")
+
+    async def _history_figures(
+        self, meta: SnowflakeJobMetadata, config: SnowflakeConfig, credentials: Credentials
+    ) -> dict[str, Any]:
+        """`custom_info` figures of a finished query, read on the task's own session; never fails the call."""
+        try:
+            record = await self._run(config, credentials, lambda conn: _observe.read_history(conn, meta, user=None))
+        except SnowflakeError as exc:
+            return _observe.custom_info_figures(_observe.Observation(None, reason=str(exc)))
+        _metrics.HISTORY_LOOKUPS.labels(source="task").inc()
+        return _observe.custom_info_figures(
+            _observe.Observation(record, "task", "" if record else _observe.NOT_IN_HISTORY)
+        )
 
     async def _outputs(
         self, meta: SnowflakeJobMetadata, config: SnowflakeConfig, secrets: Mapping[str, Any], info: dict[str, Any]

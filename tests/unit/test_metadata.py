@@ -1,0 +1,44 @@
+"""SnowflakeJobMetadata round-trips through the backend's JSON and reads what the public plugin stored."""
+
+from __future__ import annotations
+
+import json
+
+from flyteplugins.snowflake import SnowflakeJobMetadata
+
+
+def test_round_trip_keeps_every_field() -> None:
+    meta = SnowflakeJobMetadata(
+        account="org-acct",
+        user="U",
+        database="DB",
+        schema="PUBLIC",
+        warehouse="WH",
+        query_id="01b2c3d4-0000-1111-2222-333344445555",
+        has_output=True,
+        config={"account": "org-acct", "port": 443, "session_parameters": {"TIMEZONE": "UTC"}},
+        secrets={"snowflake_private_key": "SNOWFLAKE_PRIVATE_KEY"},
+        statement_count=3,
+        submitted_at=1700000000.5,
+        error={"errno": 2003, "sqlstate": "42S02", "message": "missing"},
+        output_prefix="s3://bucket/prefix",
+    )
+    assert SnowflakeJobMetadata.decode(meta.encode()) == meta
+
+
+def test_metadata_stored_by_the_public_plugin_decodes() -> None:
+    stored = {
+        "account": "org-acct",
+        "user": "U",
+        "database": "DB",
+        "schema": "PUBLIC",
+        "warehouse": "WH",
+        "query_id": "01b2c3d4-0000-1111-2222-333344445555",
+        "has_output": False,
+        "connection_kwargs": {"role": "ANALYST"},
+    }
+    meta = SnowflakeJobMetadata.decode(json.dumps(stored).encode())
+    assert meta.query_id == stored["query_id"]
+    assert meta.connection_kwargs == {"role": "ANALYST"}
+    assert meta.config == {}
+    assert meta.statement_count == 1
