@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import pytest
+from c0_harness import ConnectorService, warm_history
 
 from flyteplugins.snowflake import SnowflakeConfig
 from flyteplugins.snowflake.local import LocalSnowflake, QueryHistoryEntry
@@ -82,3 +85,43 @@ def subprocess_env(sf: LocalSnowflake) -> dict[str, str]:
         }
     )
     return env
+
+
+# --- the connector service (c0) over gRPC: test_service_*.py ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def c0_emulator(local_snowflake: LocalSnowflake) -> LocalSnowflake:
+    """The session's local Snowflake, warmed up for history look-ups."""
+    warm_history(local_snowflake)
+    return local_snowflake
+
+
+@pytest.fixture
+def emulator(c0_emulator: LocalSnowflake) -> Iterator[LocalSnowflake]:
+    """The session's local Snowflake; knobs this test sets are reset after it."""
+    yield c0_emulator
+    c0_emulator.reset()
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory, c0_emulator: LocalSnowflake) -> Iterator[ConnectorService]:
+    """One c0 replica shared by the session's tests that do not stop it."""
+    replica = ConnectorService(tmp_path_factory.mktemp("c0")).start()
+    yield replica
+    replica.stop()
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Any]:
+    """`start_service(env=..., name=...)` starts an extra c0 replica for this test; all are stopped after it."""
+    started: list[ConnectorService] = []
+
+    def _start(env: Mapping[str, str] | None = None, name: str = "c0") -> ConnectorService:
+        replica = ConnectorService(tmp_path, env=env, name=name).start()
+        started.append(replica)
+        return replica
+
+    yield _start
+    for replica in started:
+        replica.stop()
