@@ -125,6 +125,7 @@ def _measure(python: str, snippet: str, sf: dict[str, Any], **names: Any) -> dic
     with tempfile.TemporaryDirectory() as cwd:  # never pick up this checkout's package from the cwd
         out = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, cwd=cwd, timeout=1800)
     if out.returncode != 0:
+        sys.stderr.write(out.stderr)
         errors = [line for line in out.stderr.splitlines() if line and not line[0].isspace()]
         return {"error": errors[-1][:300] if errors else f"exit {out.returncode}"}
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
