@@ -946,6 +946,8 @@ def _register(library: _Library) -> None:
             except DuplicateHandlerError:  # another plugin (e.g. flyteplugins-polars) reads Parquet already
                 logger.debug("%s: a handler is already registered", type(handler).__name__)
         _registered.add(library.module)
+        if _ImportWatcher._instance is not None:
+            _ImportWatcher._instance.libraries.pop(library.module, None)
 
 
 def _is_loaded(module: str) -> bool:
@@ -1010,8 +1012,10 @@ class _ImportWatcher(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        library = self.libraries.pop(fullname, None)
-        if library is None:
+        # Not popped here: a probe (importlib.util.find_spec, as polars does for pandas) is not an import; the
+        # library stays watched until it is registered.
+        library = self.libraries.get(fullname)
+        if library is None or library.module in _registered:
             return None
         for finder in _other_finders(self):
             spec = finder.find_spec(fullname, path, target)
