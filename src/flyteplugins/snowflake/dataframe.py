@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import json
 import logging
 import os
