@@ -2,7 +2,7 @@
 
 NOTE: this file was overwritten by mistake (the connector-service work created a conftest at the same
 moment) and rebuilt from what `test_local_runs.py` uses; its author may want to restore details. The gRPC
-service helpers live in `c0_harness.py`, imported by the `test_service_*` modules.
+service helpers live in `c0_harness.py`; their fixtures are at the end of this file.
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def emulator(c0_emulator: LocalSnowflake) -> Iterator[LocalSnowflake]:
     c0_emulator.reset()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, c0_emulator: LocalSnowflake) -> Iterator[ConnectorService]:
-    """One c0 replica shared by the session's tests that do not stop it."""
+    """One c0 replica shared by a module's tests (a module's faults, such as expired sessions, stay in it)."""
     replica = ConnectorService(tmp_path_factory.mktemp("c0")).start()
     yield replica
     replica.stop()
