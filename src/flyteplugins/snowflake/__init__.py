@@ -23,18 +23,18 @@ registered here, without importing any dataframe library (each registers when it
 
 from __future__ import annotations
 
-import importlib.util  # noqa: F401 - dataframe.register_handlers uses it without importing it (fix asked)
 from typing import TYPE_CHECKING, Any
 
 from .config import SnowflakeConfig
 from .dataframe import register_handlers as _register_handlers
+from .dataframe import table_uri
 from .task import Snowflake
 
 if TYPE_CHECKING:
     from .connector import SnowflakeConnector
     from .metadata import SnowflakeJobMetadata
 
-__all__ = ["Snowflake", "SnowflakeConfig", "SnowflakeConnector", "SnowflakeJobMetadata"]
+__all__ = ["Snowflake", "SnowflakeConfig", "SnowflakeConnector", "SnowflakeJobMetadata", "table_uri"]
 
 # Results must decode in a process that only imported this package (a downstream Python task).
 _register_handlers()

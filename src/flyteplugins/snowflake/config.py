@@ -141,6 +141,10 @@ class SnowflakeConfig:
     poll_interval: float = 0.05
     #: Local runs: the longest wait between two status checks, in seconds.
     max_poll_interval: float = 2.0
+    #: How the `results` output reaches the next task. "materialize" (default) streams it into Parquet under
+    #: the task's output prefix: durable, readable without Snowflake credentials, safe for Flyte's cache.
+    #: "reference" passes a snowflake:// URI that readers fetch from Snowflake's ~24 h result cache.
+    results: str = "materialize"
     # Typed fields whose value came from connection_kwargs (so to_custom does not write them twice).
     _from_kwargs: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
@@ -282,6 +286,11 @@ class SnowflakeConfig:
         self._check_authenticator()
         for name in ("login_timeout", "network_timeout"):
             _check_seconds(name, getattr(self, name), allow_none=True)
+        if self.results not in ("materialize", "reference"):
+            raise SnowflakeConfigError(
+                f"results must be 'materialize' (Parquet under the task's outputs) or 'reference' "
+                f"(a snowflake:// URI to Snowflake's result cache), got {self.results!r}"
+            )
         _check_seconds("poll_interval", self.poll_interval, allow_none=False)
         _check_seconds("max_poll_interval", self.max_poll_interval, allow_none=False)
         if self.max_poll_interval < self.poll_interval:

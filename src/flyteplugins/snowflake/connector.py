@@ -171,7 +171,23 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             )
         if view.phase != TaskExecution.SUCCEEDED:
             return Resource(phase=view.phase, message=view.message, log_links=links, custom_info=info)
-        outputs = await self._outputs(meta, config, secrets, info) if meta.has_output else None
+        try:
+            outputs = await self._outputs(meta, config, secrets, info) if meta.has_output else None
+        except SnowflakeTransientError as exc:
+            return Resource(
+                phase=TaskExecution.RUNNING,
+                message=f"query {meta.query_id} finished; reading its result hit a transient error ({exc}), retrying",
+                log_links=links,
+                custom_info=info,
+            )
+        except (SnowflakeError, OSError) as exc:
+            record = _error_record(exc) if isinstance(exc, SnowflakeError) else {"message": str(exc)}
+            return Resource(
+                phase=TaskExecution.FAILED,
+                message=f"query {meta.query_id} finished but its result could not be saved: {record['message']}",
+                log_links=links,
+                custom_info=info,
+            )
         message = view.message if elapsed is None else f"{view.message} in {elapsed:.2f}s"
         return Resource(phase=view.phase, message=message, log_links=links, outputs=outputs, custom_info=info)
 
@@ -273,16 +289,24 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
     async def _outputs(
         self, meta: SnowflakeJobMetadata, config: SnowflakeConfig, secrets: Mapping[str, Any], info: dict[str, Any]
     ) -> dict[str, Any]:
-        from .dataframe import result_reference
+        """The `results` output: Parquet under the task's outputs, or a reference to Snowflake's result cache."""
+        from .dataframe import MATERIALIZE, materialize, result_reference
 
+        credentials = Credentials.from_kwargs(secrets)
         query_id = meta.query_id
         if meta.statement_count > 1:
-            children = await self._run(
-                config, Credentials.from_kwargs(secrets), lambda c: _client.child_query_ids(c, meta.query_id)
-            )
+            children = await self._run(config, credentials, lambda c: _client.child_query_ids(c, meta.query_id))
             info["statement_query_ids"] = children
             query_id = children[-1]
-        return {"results": result_reference(meta, query_id)}
+        # Metadata written by the public plugin has no output prefix: it keeps the reference it always had.
+        if config.results != MATERIALIZE or not meta.output_prefix:
+            return {"results": result_reference(meta, query_id)}
+
+        async def run(fn: Callable[[Any], T]) -> T:
+            # Idempotent: a retry writes the same parts under the same names.
+            return await self._run(config, credentials, fn, retry=True)
+
+        return {"results": await materialize(meta, query_id, run)}
 
     async def _run(
         self,
