@@ -306,11 +306,6 @@ def test_types_survive_into_polars(conn: Any, config: SnowflakeConfig) -> None:
     _check_types(frame.to_dicts())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local Snowflake gap: it encodes TIMESTAMP values through float64 (flyteplugins/snowflake/local/"
-    "_fakesnow.py _timestamp_struct), so a timestamp past ~2255 fails with 'Integer value ... not in range'",
-)
 def test_timestamps_past_the_pandas_nanosecond_range(conn: Any, config: SnowflakeConfig) -> None:
     qid = _submit(
         conn, "SELECT '2300-01-02 03:04:05.123456'::TIMESTAMP_NTZ AS LATE, '0001-01-01'::TIMESTAMP_NTZ AS EARLY"

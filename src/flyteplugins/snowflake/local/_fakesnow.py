@@ -224,9 +224,14 @@ def _timestamp_struct(col: pa.Array, with_tz: bool) -> pa.Array:
     # Snowflake sends timestamps as {epoch seconds, fraction ns[, tz offset + 1440]}. The struct must carry the
     # column's validity, or a NULL arrives as 1970-01-01 (the fakesnow bug this replaces).
     micros = pc.fill_null(col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64()), 0)
-    # floor, not truncation: a time before 1970 has a negative epoch and a positive fraction
-    epoch = pc.floor(pc.divide(micros.cast(pa.float64()), 1_000_000)).cast(pa.int64())
-    fraction = pc.multiply(pc.subtract(micros, pc.multiply(epoch, 1_000_000)), 1000).cast(pa.int32())
+    # Integer arithmetic only (float64 loses microseconds past ~2255). Arrow's integer division truncates toward
+    # zero; Snowflake wants the floor: a time before 1970 has a negative epoch and a positive fraction.
+    truncated = pc.divide(micros, 1_000_000)
+    remainder = pc.subtract(micros, pc.multiply(truncated, 1_000_000))
+    negative = pc.less(remainder, 0)
+    epoch = pc.if_else(negative, pc.subtract(truncated, 1), truncated)
+    micros_of_second = pc.if_else(negative, pc.add(remainder, 1_000_000), remainder)
+    fraction = pc.multiply(micros_of_second, 1000).cast(pa.int32())
     arrays = [epoch.cast(pa.int64()), fraction]
     fields = [pa.field("epoch", pa.int64(), nullable=False), pa.field("fraction", pa.int32(), nullable=False)]
     if with_tz:
