@@ -1,0 +1,239 @@
+"""Load on one connector-service replica: N concurrent queries through `c0` over gRPC, ours next to the public plugin.
+
+Each run starts a local Snowflake (a minimum query duration keeps the queries overlapping), one `c0` replica of
+the plugin under test, and a harness that behaves like the Flyte backend: it creates N tasks (secrets in the
+connection, inputs as literals), polls each with GetTask every `--interval` seconds (jittered) until it is
+final, and records every GetTask's latency. Reported: completions, errors, p50/p99 GetTask latency, c0's CPU
+per poll, peak live Snowflake sessions, logins (ours, from its Prometheus metrics), one execution per query.
+
+    .venv/bin/python benchmarks/service_load.py --queries 500 --min-query-ms 15000 --interval 2
+
+The public plugin runs from its own venv (`--public-python`, default /tmp/pubvenv/bin/python, else the venv
+`benchmarks/_public.py` builds); `--only ours|public` runs one side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from flyteidl2.connector import connector_pb2
+from flyteidl2.connector.service_pb2_grpc import AsyncConnectorServiceStub
+from flyteidl2.core import tasks_pb2
+from flyteidl2.core.execution_pb2 import TaskExecution
+from flyteidl2.core.security_pb2 import Connection
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
+from c0_harness import ConnectorService, literal_inputs, snowflake_task, template_of
+
+from flyteplugins.snowflake.local import LocalSnowflake
+
+FINAL = (TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED, TaskExecution.RETRYABLE_FAILED)
+CATEGORY = connector_pb2.TaskCategory(name="snowflake", version=0)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The public plugin's task, built in its own venv; the password travels in connection_kwargs, its only way
+# to reach a password-authenticated Snowflake (it is then stored in the task and the metadata).
+_PUBLIC_TEMPLATE = """
+import base64, sys
+from flyteplugins.snowflake import Snowflake, SnowflakeConfig
+from flyte.models import SerializationContext
+from flyte._internal.runtime.task_serde import get_proto_task
+host, port, sql = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+config = SnowflakeConfig(account="local-test", database="FLYTE", schema="PUBLIC", warehouse="LOCAL_WH", user="FLYTE",
+    connection_kwargs={"host": host, "port": port, "protocol": "http", "password": "local",
+                       "network_timeout": 30, "login_timeout": 10, "platform_detection_timeout_seconds": 0})
+task = Snowflake(name="load", query_template=sql, plugin_config=config, inputs={"n": int})
+sctx = SerializationContext(version="v1", project="p", domain="d", org="o")
+print(base64.b64encode(get_proto_task(task, sctx).SerializeToString()).decode())
+"""
+
+
+@dataclass
+class Outcome:
+    latencies: list[float] = field(default_factory=list)
+    phases: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    history_misses: list[str] = field(default_factory=list)
+    create_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime of the process (all its threads)
+
+
+async def _drive(port: int, template: tasks_pb2.TaskTemplate, inputs: list[Any], interval: float) -> Outcome:
+    outcome = Outcome()
+    secrets = {"snowflake_password": "local"}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = AsyncConnectorServiceStub(channel)
+        gate = asyncio.Semaphore(64)  # the backend's workers: a bounded number of calls in flight per kind
+        start = time.perf_counter()
+
+        async def run(literals: Any) -> None:
+            try:
+                async with gate:
+                    created = await stub.CreateTask(
+                        connector_pb2.CreateTaskRequest(
+                            template=template,
+                            inputs=literals,
+                            output_prefix="/tmp/load",
+                            connection=Connection(secrets=secrets),
+                        ),
+                        timeout=120,
+                    )
+                outcome.create_seconds = max(outcome.create_seconds, time.perf_counter() - start)
+                request = connector_pb2.GetTaskRequest(
+                    resource_meta=created.resource_meta, task_category=CATEGORY, connection=Connection(secrets=secrets)
+                )
+                while True:
+                    await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+                    t0 = time.perf_counter()
+                    response = await stub.GetTask(request, timeout=120)
+                    outcome.latencies.append(time.perf_counter() - t0)
+                    if response.resource.phase in FINAL:
+                        name = TaskExecution.Phase.Name(response.resource.phase)
+                        outcome.phases[name] = outcome.phases.get(name, 0) + 1
+                        unavailable = response.resource.custom_info.fields.get("query_history_unavailable")
+                        if unavailable is not None:
+                            outcome.history_misses.append(unavailable.string_value[:200])
+                        if response.resource.phase != TaskExecution.SUCCEEDED:
+                            outcome.errors.append(response.resource.message[:200])
+                        return
+            except grpc.aio.AioRpcError as exc:
+                outcome.errors.append(f"{exc.code().name}: {(exc.details() or '')[:200]}")
+
+        await asyncio.gather(*(run(literals) for literals in inputs))
+        outcome.wall_seconds = time.perf_counter() - start
+    return outcome
+
+
+def _peak_sessions(sf: LocalSnowflake, stop: threading.Event, peak: list[int]) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], int(sf.stats().get("sessions", 0)))
+        stop.wait(0.5)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else (values or [0.0])[0]
+
+
+def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> dict[str, Any]:
+    marker = f"load_{side}_{uuid.uuid4().hex[:6]}"
+    sql = f"SELECT %(n)s AS n, '{marker}' AS marker"
+    with LocalSnowflake(min_query_ms=args.min_query_ms) as sf, tempfile.TemporaryDirectory() as tmp:
+        task = snowflake_task(sf, sql, {"n": int}, name="load")
+        if side == "ours":
+            template = template_of(task)
+            env: dict[str, str] = {}
+            c0 = Path(sys.executable).with_name("c0")
+        else:
+            assert public_python is not None
+            encoded = subprocess.run(
+                [public_python, "-c", _PUBLIC_TEMPLATE, sf.host, str(sf.port), sql],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            template = tasks_pb2.TaskTemplate.FromString(base64.b64decode(encoded))
+            env = {"VIRTUAL_ENV": str(Path(public_python).parent.parent)}
+            c0 = Path(public_python).with_name("c0")
+        inputs = [literal_inputs(task, n=i) for i in range(args.queries)]
+        service = ConnectorService(Path(tmp), env=env, name=side)
+        _start(service, c0)
+        try:
+            stop, peak = threading.Event(), [0]
+            watcher = threading.Thread(target=_peak_sessions, args=(sf, stop, peak), daemon=True)
+            watcher.start()
+            assert service.process is not None
+            if args.warm_up:
+                # One query end to end first: a replica's first calls import the driver and log in.
+                sf.configure(min_query_ms=0)
+                asyncio.run(_drive(service.port, template, inputs[:1], 0.05))
+                sf.configure(min_query_ms=args.min_query_ms)
+            cpu0 = _cpu_seconds(service.process.pid)
+            outcome = asyncio.run(_drive(service.port, template, inputs, args.interval))
+            cpu = _cpu_seconds(service.process.pid) - cpu0
+            stop.set()
+            metrics = service.prometheus()
+        finally:
+            service.stop()
+        ran = [q for q in sf.query_history() if marker in q.query_text][: args.queries]
+    logins = re.search(r'flyte_connector_snowflake_logins_total\{outcome="ok"\} ([0-9.e+]+)', metrics)
+    polls = len(outcome.latencies)
+    return {
+        "side": side,
+        "queries": args.queries,
+        "succeeded": outcome.phases.get("SUCCEEDED", 0),
+        "errors": len(outcome.errors),
+        "first_errors": outcome.errors[:3],
+        "custom_info_without_figures": len(outcome.history_misses),
+        "first_misses": outcome.history_misses[:2],
+        "warm_up": args.warm_up,
+        "executions": len(ran),
+        "distinct_query_ids": len({q.query_id for q in ran}),
+        "polls": polls,
+        "get_p50_ms": round(_percentile(outcome.latencies, 0.50) * 1000, 1),
+        "get_p99_ms": round(_percentile(outcome.latencies, 0.99) * 1000, 1),
+        "get_max_ms": round(max(outcome.latencies or [0.0]) * 1000, 1),
+        "c0_cpu_ms_per_poll": round(cpu * 1000 / max(1, polls), 2),
+        "c0_cpu_s": round(cpu, 1),
+        "peak_live_sessions": peak[0],
+        "logins": int(float(logins.group(1))) if logins else None,
+        "all_created_s": round(outcome.create_seconds, 1),
+        "wall_s": round(outcome.wall_seconds, 1),
+    }
+
+
+def _start(service: ConnectorService, c0: Path) -> None:
+    """ConnectorService.start with another venv's c0 (the public plugin's)."""
+    import c0_harness
+
+    original = c0_harness.C0
+    c0_harness.C0 = c0
+    try:
+        service.start()
+    finally:
+        c0_harness.C0 = original
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--min-query-ms", type=int, default=15_000, help="each query runs at least this long")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between two polls of one query (mean)")
+    parser.add_argument("--only", choices=("ours", "public"))
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false", help="measure a cold replica")
+    parser.add_argument("--public-python", default="/tmp/pubvenv/bin/python")
+    args = parser.parse_args()
+    public_python = args.public_python
+    if args.only != "ours" and not Path(public_python).exists():
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _public import ensure_public_venv
+
+        public_python = str(ensure_public_venv())
+    sides = [args.only] if args.only else ["ours", "public"]
+    for side in sides:
+        print(json.dumps(run_side(side, args, public_python)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
