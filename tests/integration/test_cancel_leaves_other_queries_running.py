@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 from flyteidl2.core.execution_pb2 import TaskExecution
+
 from snowflake_harness import PASSWORD, run, serialize, wait_done
 
 pytestmark = pytest.mark.integration

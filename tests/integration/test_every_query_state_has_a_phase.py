@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from flyteidl2.core.execution_pb2 import TaskExecution
-from snowflake_harness import PASSWORD, serialize, wait_done
 
 from flyteplugins.snowflake.local import FIRST_STATUSES
+from snowflake_harness import PASSWORD, serialize, wait_done
 
 pytestmark = pytest.mark.integration
 
