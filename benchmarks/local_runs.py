@@ -221,6 +221,8 @@ def main() -> None:
         print(blocks["cold"], flush=True)
 
     rows = measure_imports(args.import_runs, ours, public)
+    end_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    blocks["machine"] = note.replace(" (a shared", f", at the end {end_load} (a shared")
     blocks["import"] = import_table(rows, command)
     print(blocks["import"], flush=True)
     if args.write:
