@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,9 +31,12 @@ from .errors import SnowflakeConfigError, SnowflakeError
 from .metadata import SnowflakeJobMetadata
 
 __all__ = [
+    "FIGURES_GATE",
+    "FIGURES_SKIPPED",
     "HISTORY_COLUMNS",
     "NOT_IN_HISTORY",
     "SERVICE_ENV",
+    "Gate",
     "HistoryRecord",
     "Observation",
     "ServiceCredentials",
@@ -500,3 +504,33 @@ def read_history(conn: Any, meta: SnowflakeJobMetadata, *, user: str | None) -> 
     sql, params = history_statement(meta, user=user)
     rows = _client.execute(conn, sql, params)
     return HistoryRecord.from_row(rows[0]) if rows else None
+
+
+class Gate:
+    """At most `limit` history look-ups at once for `custom_info`; more are skipped, never queued.
+
+    The look-up is extra work on the GetTask that sees a query finish. When many queries finish together,
+    queueing them would hold pooled sessions that status checks need; GetTaskMetrics still has the figures.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self._lock = threading.Lock()
+
+    def try_enter(self) -> bool:
+        with self._lock:
+            if self.active >= self.limit:
+                return False
+            self.active += 1
+            return True
+
+    def exit(self) -> None:
+        with self._lock:
+            self.active -= 1
+
+
+#: Shared by the process's connectors (one per process in the service).
+FIGURES_GATE = Gate(2)
+#: Why `custom_info` has no figures when the gate was full.
+FIGURES_SKIPPED = "skipped: other look-ups were in progress; GetTaskMetrics reads the same figures"
