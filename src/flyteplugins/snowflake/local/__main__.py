@@ -33,6 +33,15 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
         "--max-result-bytes", type=int, default=256 * 1024 * 1024, help="at most this many bytes of results are kept"
     )
     parser.add_argument("--max-history", type=int, default=10_000, help="at most this many query records are kept")
+    parser.add_argument(
+        "--result-chunk-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="larger results go to the driver in chunks of about this many Arrow bytes (default 4 MiB)",
+    )
+    parser.add_argument(
+        "--result-chunk-rows", type=int, default=1_000_000, help="at most this many rows per result chunk"
+    )
     parser.add_argument("--strict-users", action="store_true", help="reject logins of users not added at run time")
     # LocalSnowflake passes this: the server stops when its parent's end of stdin closes (the parent died)
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
@@ -50,6 +59,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
             max_results=args.max_results,
             max_result_bytes=args.max_result_bytes,
             max_history=args.max_history,
+            result_chunk_bytes=args.result_chunk_bytes,
+            result_chunk_rows=args.result_chunk_rows,
             strict_users=args.strict_users,
         )
         check_loopback(args.host)

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import dataclasses
 import gzip
+import hmac
 import json
 import os
 import re
@@ -30,6 +31,12 @@ from ._knobs import Knobs
 from ._sessions import MASTER_VALIDITY_S, SESSION_VALIDITY_S, LoginError, Session, SessionStore, User, verify_login
 
 ADMIN_PREFIX = "/_local"
+# Where result chunks are downloaded from (Snowflake's are presigned cloud-storage URLs): not under ADMIN_PREFIX,
+# so faults apply to chunk downloads as to every driver request.
+CHUNK_PREFIX = "/result-chunks"
+# The headers Snowflake on AWS asks the driver to send with every chunk download (SSE-C: the result's key).
+_SSE_C_ALGORITHM = "x-amz-server-side-encryption-customer-algorithm"
+_SSE_C_KEY = "x-amz-server-side-encryption-customer-key"
 _TOKEN_RE = re.compile(r'Snowflake Token="([^"]*)"')
 _ASYNC_MESSAGE = "Asynchronous execution in progress. Use provided query id to perform query monitoring and management."
 
@@ -215,9 +222,9 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
                 "progressDesc": None,
             }
             return JSONResponse({"data": data, "code": "333334", "message": _ASYNC_MESSAGE, "success": True})
-        return await answer(record)
+        return await answer(record, str(request.base_url))
 
-    async def answer(record: QueryRecord) -> Response:
+    async def answer(record: QueryRecord, base_url: str) -> Response:
         """The query's result if it ends within `result_wait_ms`, else "in progress" (the driver polls again)."""
         if not await state.engine.wait(record, state.knobs.result_wait_ms / 1000):
             data = {"queryId": record.query_id, "getResultUrl": f"/queries/{record.query_id}/result"}
@@ -228,7 +235,8 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
             result = state.engine.result_of(record)
         except QueryError as exc:
             return _error(exc.errno, exc.message, exc.sqlstate, record.query_id)
-        return _ok(_result_data(record, result))
+        data = await asyncio.to_thread(_result_data, record, result, state.knobs, base_url)
+        return _ok(data)
 
     async def query_result(request: Request) -> Response:
         try:
@@ -239,7 +247,22 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
         record = state.engine.get(query_id)
         if record is None:
             return _error(709, f"Statement {query_id} not found", "02000", query_id)
-        return await answer(record)
+        return await answer(record, str(request.base_url))
+
+    async def result_chunk(request: Request) -> Response:
+        """One chunk of a large result, as cloud storage serves it: an Arrow IPC stream, or an S3-like error."""
+        record = state.engine.get(request.path_params["query_id"])
+        key = request.path_params["key"]
+        if record is None or not hmac.compare_digest(key, record.chunk_key):
+            return _storage_error(403, "AccessDenied", "Request has expired or the signature does not match")
+        if request.headers.get(_SSE_C_KEY) != record.chunk_key or request.headers.get(_SSE_C_ALGORITHM) != "AES256":
+            return _storage_error(400, "InvalidArgument", "The SSE-C key of the result is missing or wrong")
+        result = record.result
+        if result is None:  # evicted (TTL, count or byte cap): its files are gone
+            return _storage_error(404, "NoSuchKey", "The specified key does not exist.")
+        offset, rows = request.path_params["offset"], request.path_params["rows"]
+        body = await asyncio.to_thread(result.ipc, offset, rows)
+        return Response(body, media_type="application/octet-stream")
 
     async def monitoring(request: Request) -> Response:
         try:
@@ -303,6 +326,7 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
     ]
     routes = [
         *(Route(r.path, wire(r.endpoint), methods=list(r.methods or ())) for r in wire_routes),
+        Route(f"{CHUNK_PREFIX}/{{query_id}}/{{key}}/data_{{offset:int}}_{{rows:int}}", result_chunk, methods=["GET"]),
         *_admin_routes(state),
     ]
 
@@ -317,7 +341,20 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
     return app
 
 
-def _result_data(record: QueryRecord, result: fs.StatementResult) -> dict[str, Any]:
+def _storage_error(status: int, code: str, message: str) -> Response:
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    return Response(body, status_code=status, media_type="application/xml")
+
+
+def chunk_rows(result: fs.StatementResult, knobs: Knobs) -> int:
+    """Rows per chunk of this result: about `result_chunk_bytes` of Arrow data, at most `result_chunk_rows`."""
+    if result.total <= 0:
+        return 1
+    bytes_per_row = max(1, result.nbytes // result.total)
+    return max(1, min(knobs.result_chunk_rows, knobs.result_chunk_bytes // bytes_per_row))
+
+
+def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, base_url: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "parameters": [{"name": "TIMEZONE", "value": "Etc/UTC"}],
         "rowtype": result.rowtype,
@@ -334,7 +371,31 @@ def _result_data(record: QueryRecord, result: fs.StatementResult) -> dict[str, A
     if result.json_rowset is not None:
         data.update(queryResultFormat="json", rowset=result.json_rowset)
     else:
-        data.update(queryResultFormat="arrow", rowsetBase64=base64.b64encode(result.ipc).decode())
+        # Snowflake's way for large results: the first part inline, the rest as chunks downloaded by URL (the
+        # driver fetches a few ahead while the caller reads), so neither side holds the whole result encoded.
+        size = chunk_rows(result, knobs)
+        inline = result.ipc(0, size)
+        data.update(queryResultFormat="arrow", rowsetBase64=base64.b64encode(inline).decode())
+        del inline
+        if result.total > size:
+            prefix = f"{base_url.rstrip('/')}{CHUNK_PREFIX}/{record.query_id}/{record.chunk_key}"
+            chunks = []
+            for offset in range(size, result.total, size):
+                rows = min(size, result.total - offset)
+                nbytes = result.ipc_size(offset, rows)
+                chunks.append(
+                    {
+                        "url": f"{prefix}/data_{offset}_{rows}",
+                        "rowCount": rows,
+                        "uncompressedSize": nbytes,
+                        "compressedSize": nbytes,
+                    }
+                )
+            data.update(
+                chunks=chunks,
+                qrmk=record.chunk_key,
+                chunkHeaders={_SSE_C_ALGORITHM: "AES256", _SSE_C_KEY: record.chunk_key},
+            )
     if result.result_ids:
         data["resultIds"] = ",".join(result.result_ids)
         data["resultTypes"] = ",".join("4096" for _ in result.result_ids)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import secrets
 import threading
 import time
 import uuid
@@ -87,6 +88,8 @@ class QueryRecord:
     error: QueryError | None = None
     result: fs.StatementResult | None = None
     result_dropped: bool = False
+    # the result's chunks are at a URL path with this token, and their download must send it as the SSE-C key
+    chunk_key: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(24))
     cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     conn: Any = None

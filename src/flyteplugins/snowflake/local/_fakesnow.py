@@ -172,13 +172,14 @@ def bindings_to_params(
 
 @dataclasses.dataclass(frozen=True)
 class StatementResult:
-    """What one statement produced, ready for the wire: Arrow IPC for queries, a JSON rowset for DML."""
+    """What one statement produced, ready for the wire: an Arrow table in Snowflake's encoding for queries (sent
+    as Arrow IPC streams, in chunks), a JSON rowset for DML."""
 
     rowtype: list[dict[str, Any]]
     statement_type_id: int
     total: int
     rows_produced: int
-    ipc: bytes = b""
+    arrow: pa.Table | None = None
     json_rowset: list[list[str | None]] | None = None
     database: str | None = None
     schema: str | None = None
@@ -188,7 +189,35 @@ class StatementResult:
     def nbytes(self) -> int:
         if self.json_rowset is not None:
             return sum(len(v or "") for row in self.json_rowset for v in row)
-        return len(self.ipc)
+        return self.arrow.nbytes if self.arrow is not None else 0
+
+    def ipc(self, offset: int = 0, rows: int | None = None) -> bytes:
+        """Rows `offset`..`offset + rows` (all by default) as one Arrow IPC stream; b"" when there are none."""
+        if self.arrow is None:
+            return b""
+        part = self.arrow.slice(offset, rows)
+        if part.num_rows == 0:
+            return b""
+        sink = pa.BufferOutputStream()
+        _write_ipc(sink, part)
+        return bytes(sink.getvalue().to_pybytes())
+
+    def ipc_size(self, offset: int, rows: int) -> int:
+        """The size `ipc(offset, rows)` will have, counted without building it."""
+        if self.arrow is None:
+            return 0
+        part = self.arrow.slice(offset, rows)
+        if part.num_rows == 0:
+            return 0
+        sink = pa.MockOutputStream()
+        _write_ipc(sink, part)
+        return int(sink.size())
+
+
+def _write_ipc(sink: Any, table: pa.Table) -> None:
+    # one record batch per stream: the driver turns each stream into one table (fetch_arrow_batches)
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=max(table.num_rows, 1))
 
 
 def _rowtype(describe_rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -258,10 +287,11 @@ def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
     return col
 
 
-def to_snowflake_arrow(table: pa.Table, rowtype: list[dict[str, Any]]) -> bytes:
-    """A DuckDB Arrow table -> the Arrow IPC stream the driver decodes (field metadata from the rowtype)."""
+def to_snowflake_arrow(table: pa.Table, rowtype: list[dict[str, Any]]) -> pa.Table | None:
+    """A DuckDB Arrow table -> the table in the encoding the driver decodes (field metadata from the rowtype), one
+    chunk per column so that any slice of it is one record batch. None when there are no rows."""
     if table.num_rows == 0:
-        return b""
+        return None
     arrays = [_sf_column(c.combine_chunks(), r["type"]) for c, r in zip(table.columns, rowtype, strict=True)]
     fields = [
         pa.field(f.name, a.type).with_metadata(
@@ -274,11 +304,7 @@ def to_snowflake_arrow(table: pa.Table, rowtype: list[dict[str, Any]]) -> bytes:
         )
         for f, a, r in zip(table.schema, arrays, rowtype, strict=True)
     ]
-    sf_table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, sf_table.schema) as writer:
-        writer.write_table(sf_table)
-    return bytes(sink.getvalue().to_pybytes())
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def result_from_arrow(table: pa.Table, rowtype: list[dict[str, Any]] | None = None) -> StatementResult:
@@ -289,7 +315,7 @@ def result_from_arrow(table: pa.Table, rowtype: list[dict[str, Any]] | None = No
         statement_type_id=statement_type.SELECT,
         total=table.num_rows,
         rows_produced=table.num_rows,
-        ipc=to_snowflake_arrow(table, rowtype),
+        arrow=to_snowflake_arrow(table, rowtype),
     )
 
 
@@ -371,8 +397,8 @@ def _execute(
         return StatementResult(
             rowtype, type_id, table.num_rows, cur.rowcount or 0, json_rowset=rowset, database=db, schema=sc
         )
-    ipc = to_snowflake_arrow(table, rowtype)
-    return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, ipc=ipc, database=db, schema=sc)
+    arrow = to_snowflake_arrow(table, rowtype)
+    return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, arrow=arrow, database=db, schema=sc)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class Knobs:
         max_results: at most this many results are kept; the oldest go first.
         max_result_bytes: at most this many bytes of results are kept; the oldest go first.
         max_history: at most this many query records are kept.
+        result_chunk_bytes: a query result larger than this (Arrow bytes) is sent as Snowflake sends large
+            results: the first part inline, the rest as chunks the driver downloads over HTTP, each about this size.
+        result_chunk_rows: at most this many rows per chunk (and inline).
     """
 
     min_query_ms: int = 0
@@ -53,6 +56,8 @@ class Knobs:
     max_results: int = 1000
     max_result_bytes: int = 256 * 1024 * 1024
     max_history: int = 10_000
+    result_chunk_bytes: int = 4 * 1024 * 1024
+    result_chunk_rows: int = 1_000_000
 
     def __post_init__(self) -> None:
         self.validate()
@@ -62,7 +67,15 @@ class Knobs:
         for name in ("min_query_ms", "first_status_ms", "latency_ms", "fail_http_count", "drop_count"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("result_wait_ms", "max_results", "max_result_bytes", "max_history", "result_ttl_s"):
+        for name in (
+            "result_wait_ms",
+            "max_results",
+            "max_result_bytes",
+            "max_history",
+            "result_ttl_s",
+            "result_chunk_bytes",
+            "result_chunk_rows",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.first_status is not None and self.first_status not in FIRST_STATUSES:
