@@ -178,3 +178,11 @@ def test_service_credentials_come_from_the_environment_and_never_print() -> None
     assert session.user == "monitor" and session.role == "MONITORING" and session.port == 8443
     assert session.host is None  # never the host a task names: the service's secret goes to its own endpoint
     assert session.database == "DB" and session.warehouse == "TASK_WH"
+
+
+def test_the_figures_gate_skips_rather_than_queues() -> None:
+    gate = _observe.Gate(2)
+    assert gate.try_enter() and gate.try_enter()
+    assert not gate.try_enter()
+    gate.exit()
+    assert gate.try_enter()
