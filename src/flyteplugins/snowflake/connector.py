@@ -276,11 +276,19 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
     async def _history_figures(
         self, meta: SnowflakeJobMetadata, config: SnowflakeConfig, credentials: Credentials
     ) -> dict[str, Any]:
-        """`custom_info` figures of a finished query, read on the task's own session; never fails the call."""
+        """`custom_info` figures of a finished query, read on the task's own session; never fails the call.
+
+        Bounded (`_observe.FIGURES_GATE`): when many queries finish at once, the extra look-ups are skipped
+        rather than queued in front of other tasks' status checks.
+        """
+        if not _observe.FIGURES_GATE.try_enter():
+            return _observe.custom_info_figures(_observe.Observation(None, reason=_observe.FIGURES_SKIPPED))
         try:
             record = await self._run(config, credentials, lambda conn: _observe.read_history(conn, meta, user=None))
         except SnowflakeError as exc:
             return _observe.custom_info_figures(_observe.Observation(None, reason=str(exc)))
+        finally:
+            _observe.FIGURES_GATE.exit()
         _metrics.HISTORY_LOOKUPS.labels(source="task").inc()
         return _observe.custom_info_figures(
             _observe.Observation(record, "task", "" if record else _observe.NOT_IN_HISTORY)
