@@ -141,6 +141,7 @@ def test_progress_lines_follow_the_query(sf, sf_config: SnowflakeConfig, caplog:
     assert sum("app.snowflake.com" in line for line in lines) == 1, lines  # the Snowsight link, once
     finished = [line for line in lines if "finished in" in line]
     assert len(finished) == 1 and query_id in finished[0], lines
+    assert finished[0].endswith(", 1 rows"), lines
     assert len(lines) == len(set(lines)), "one line per state change"
 
 

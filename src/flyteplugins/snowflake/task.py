@@ -282,7 +282,9 @@ class _Progress:
     def finished(self, resource: Resource) -> None:
         elapsed = time.monotonic() - self.started
         info = resource.custom_info or {}
-        rows = next((info[k] for k in ("rows", "rows_produced", "row_count") if info.get(k) is not None), None)
+        history = info.get("query_history") or {}
+        candidates = (info.get("rows"), history.get("rows_produced"), info.get("rows_produced"))
+        rows = next((n for n in candidates if isinstance(n, (int, float))), None)
         counted = f", {int(rows)} rows" if rows is not None else ""
         logger.info("%s: query %s finished in %.2fs%s", self.name, self.query_id, elapsed, counted)
 
