@@ -130,6 +130,7 @@ def test_progress_lines_follow_the_query(sf, sf_config: SnowflakeConfig, caplog:
         query_template="SELECT 1 AS one",
         plugin_config=sf_config,
         snowflake_password=PASSWORD_SECRET,
+        output_dataframe_type=pd.DataFrame,  # rows are counted as the result is saved
     )
     with caplog.at_level(logging.INFO, logger="flyte.snowflake"):
         _local_run(query)

@@ -26,6 +26,6 @@ def test_a_storm_of_cancels_leaves_the_other_queries_running(service, emulator) 
 
     final = dict(zip(metas, backend.wait(metas, timeout=60), strict=True))
     assert [final[m].phase for m in spared] == [TaskExecution.SUCCEEDED] * len(spared)
-    assert all(final[m].phase == TaskExecution.ABORTED or "error 604" in final[m].message for m in doomed)
+    assert all(final[m].phase == TaskExecution.ABORTED for m in doomed)
     statuses = {q.status for q in emulator.query_history() if marker in q.query_text}
     assert statuses == {"SUCCESS", "ABORTED"}

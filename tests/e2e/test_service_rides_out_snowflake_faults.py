@@ -36,11 +36,6 @@ def test_http_bursts_and_dropped_connections_while_polling_lose_no_query(service
     assert "flyte_connector_snowflake_retries_total" in service.prometheus()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector._run: translate() never sets `session_expired`, and stale idle sessions of the key are "
-    "tried one by one; CreateTask answers INTERNAL (reported to the lead with a fix)",
-)
 def test_an_expired_session_is_replaced_transparently(emulator, start_service) -> None:
     backend = Backend(start_service(name="expiry"))  # its own replica: the expired sessions stay in its pool
     metas, _ = _submit(backend, emulator, 2)

@@ -41,6 +41,16 @@ def _translated(fn: Callable[..., T], *args: Any, query_id: str | None = None, *
         raise translate(exc, query_id=query_id) from exc
 
 
+def preload() -> None:
+    """Import the driver (and pandas, when installed, which the driver and flyte both import lazily)."""
+    import importlib.util
+
+    import snowflake.connector  # noqa: F401
+
+    if importlib.util.find_spec("pandas") is not None:
+        import pandas  # noqa: F401
+
+
 def login(driver_kwargs: Mapping[str, Any]) -> SnowflakeConnection:
     """Open a session (a login round trip) with our base settings under the caller's."""
     import snowflake.connector

@@ -80,8 +80,17 @@ class Pool(Generic[C]):
         max_workers: threads for blocking driver calls, shared by every key.
     """
 
-    def __init__(self, *, max_per_key: int = 8, idle_timeout: float = 600.0, max_workers: int = 32) -> None:
+    def __init__(
+        self,
+        *,
+        max_per_key: int = 8,
+        idle_timeout: float = 600.0,
+        max_workers: int = 32,
+        keeps_session: Callable[[BaseException], bool] = lambda exc: False,
+    ) -> None:
+        """`keeps_session(exc)` says an error left the session healthy (a SQL error), so it is reused."""
         self.max_per_key = max_per_key
+        self._keeps_session = keeps_session
         self.idle_timeout = idle_timeout
         self.stats = PoolStats()
         self._slots: dict[str, _Slot[C]] = {}
@@ -122,14 +131,8 @@ class Pool(Generic[C]):
         if label is not None:
             slot.label = label
         conn = await self._take(slot, login)
-        lease = Lease(conn)
-        try:
+        async with self._held(slot, conn) as lease:
             yield lease
-        except BaseException:
-            lease.discard()
-            raise
-        finally:
-            await self._give_back(slot, lease)
 
     @contextlib.asynccontextmanager
     async def borrow(self, label: str, *, wait: float = 0.0) -> AsyncIterator[Lease[C] | None]:
@@ -149,20 +152,44 @@ class Pool(Generic[C]):
                     conn = self._pop_fresh(slot)
                 if conn is None:
                     continue
-                lease = Lease(conn)
-                try:
+                async with self._held(slot, conn) as lease:
                     yield lease
-                except BaseException:
-                    lease.discard()
-                    raise
-                finally:
-                    await self._give_back(slot, lease)
                 return
             if not slots or loop.time() >= deadline:
                 yield None
                 return
             # Rare calls: a short sleep is simpler than joining the slot's waiters (whose wake-ups it could steal).
             await asyncio.sleep(min(0.01, max(0.0, deadline - loop.time())))
+
+    @contextlib.asynccontextmanager
+    async def _held(self, slot: _Slot[C], conn: C) -> AsyncIterator[Lease[C]]:
+        """Lend `conn` to a block; it goes back to the slot unless the block broke it."""
+        lease = Lease(conn)
+        try:
+            yield lease
+        except BaseException as exc:
+            # A cancelled call may leave a driver call running on its thread: never hand that session on.
+            if not (isinstance(exc, Exception) and self._keeps_session(exc)):
+                lease.discard()
+            raise
+        finally:
+            await self._give_back(slot, lease)
+
+    async def purge(self, key: str) -> int:
+        """Close the idle connections of `key` (Snowflake expired its sessions); returns how many."""
+        slot = self._slots.get(key)
+        if slot is None:
+            return 0
+        slot.bind(asyncio.get_running_loop())
+        async with slot.changed:
+            stale = list(slot.idle)
+            slot.idle.clear()
+            slot.size -= len(stale)
+            self.stats.expired += len(stale)
+            slot.changed.notify(len(stale))
+        for entry in stale:
+            self._close_later(entry.conn)
+        return len(stale)
 
     async def _take(self, slot: _Slot[C], login: Callable[[], C]) -> C:
         async with slot.changed:

@@ -137,7 +137,8 @@ class SnowflakeConfig:
     login_timeout: float | None = None
     #: Seconds one driver request may take, retries included. None means 60.
     network_timeout: float | None = None
-    #: Local runs: seconds before the first status check after submitting; it then grows 1.5x per check.
+    #: Local runs: the shortest wait between two status checks, in seconds. The first check comes right after
+    #: the submit; later ones wait 5% of the query's running time so far, between this and max_poll_interval.
     poll_interval: float = 0.05
     #: Local runs: the longest wait between two status checks, in seconds.
     max_poll_interval: float = 2.0

@@ -28,7 +28,9 @@ from ._status import describe
 from .config import SnowflakeConfig
 from .errors import (
     SnowflakeAuthError,
+    SnowflakeConfigError,
     SnowflakeError,
+    SnowflakeInputError,
     SnowflakeQueryError,
     SnowflakeTransientError,
 )
@@ -39,6 +41,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TASK_TYPE = "snowflake"
+
+#: Snowflake's error number for "SQL execution canceled".
+_CANCELLED_ERRNO = 604
 
 #: Backoff between attempts of one call when Snowflake is briefly unreachable (seconds).
 RETRY_DELAYS = (0.1, 0.4, 1.2)
@@ -59,7 +64,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
     def pool(self) -> Pool[Any]:
         """The process's logged-in sessions; made on first use so importing the plugin costs nothing."""
         if self._pool is None:
-            self._pool = Pool()
+            self._pool = Pool(keeps_session=_keeps_session)
             _metrics.track_pool(self._pool)
         return self._pool
 
@@ -101,7 +106,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         )
         try:
             submit = _submission(config, sql, inputs or {}, custom, meta.statement_count, task_template, execution)
-            meta.query_id = await self._run(config, Credentials.from_kwargs(secrets), submit, retry_session=True)
+            meta.query_id = await self._run(config, Credentials.from_kwargs(secrets), submit)
         except SnowflakeTransientError:
             # Nothing was accepted: the backend may safely call create again.
             raise
@@ -119,9 +124,16 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         resource_meta: SnowflakeJobMetadata,
         snowflake_private_key: str | None = None,
         snowflake_private_key_passphrase: str | None = None,
+        *,
+        query_history: bool = True,
         **kwargs: Any,
     ) -> Resource:
-        """The query's phase now, its Snowsight link, and on success the `results` output."""
+        """The query's phase now, its Snowsight link, and on success the `results` output.
+
+        With `query_history` (the default, as the service calls it), a finished query's figures (rows,
+        bytes, queued and execution time) are read from Snowflake's query history into `custom_info`; a
+        local run skips that extra look-up, which costs more than a short query itself.
+        """
         meta = resource_meta
         if meta.error is not None:
             return Resource(phase=TaskExecution.FAILED, message=_error_message(meta.error, meta.query_id))
@@ -156,11 +168,19 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             info["elapsed_s"] = round(elapsed, 3)
         finished = view.terminal or state.errno is not None
         _metrics.observe_poll(state.status, view.phase, terminal=finished)
-        if finished:
+        if finished and query_history:
             # Once, when the query ends: elapsed/queued/compilation/execution time, rows, bytes (best effort).
             info.update(await self._history_figures(meta, config, Credentials.from_kwargs(secrets)))
         if state.errno is not None or state.message:
             info["error"] = {"errno": state.errno, "sqlstate": state.sqlstate, "message": state.message}
+        if view.phase == TaskExecution.FAILED and state.errno == _CANCELLED_ERRNO:
+            # Snowflake may report a cancelled query as failed with 604; it was cancelled, not broken.
+            return Resource(
+                phase=TaskExecution.ABORTED,
+                message=f"Query {meta.query_id} was cancelled: {state.message or 'SQL execution canceled'}",
+                log_links=links,
+                custom_info=info,
+            )
         if view.phase == TaskExecution.FAILED:
             record = info.get("error") or {"message": view.message}
             return Resource(
@@ -314,7 +334,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             # Idempotent: a retry writes the same parts under the same names.
             return await self._run(config, credentials, fn, retry=True)
 
-        return {"results": await materialize(meta, query_id, run)}
+        return {"results": await materialize(meta, query_id, run, figures=info)}
 
     async def _run(
         self,
@@ -323,17 +343,16 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         fn: Callable[[Any], T],
         *,
         retry: bool = False,
-        retry_session: bool = False,
     ) -> T:
         """Run `fn(connection)` on a pooled session of these credentials, on the pool's threads.
 
-        `retry` retries transient failures (idempotent calls: poll, cancel). Broken sessions are always
-        discarded; `retry_session` retries once on a fresh session when the old one had expired, which is
-        safe even for submits because Snowflake rejected the statement before running it.
+        `retry` retries transient failures with backoff (idempotent calls: poll, cancel, reads). Whatever the
+        call, an expired session is replaced and the call tried once more on a fresh login: Snowflake refused
+        the request before running anything, so even a submit is safe to repeat.
         """
         key = credentials.fingerprint(config.identity())
         delays = list(RETRY_DELAYS) if retry else []
-        fresh_session_retries = 1 if retry_session else 0
+        fresh_session_retries = 1
 
         def login() -> Any:
             return _client.login({**config.driver_kwargs(), **credentials.driver_kwargs(config.authenticator)})
@@ -341,14 +360,12 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         while True:
             try:
                 async with self.pool.connection(key, login, label=_observe.session_label(config)) as lease:
-                    try:
-                        return await self.pool.run(fn, lease.conn)
-                    except (SnowflakeTransientError, SnowflakeAuthError):
-                        lease.discard()
-                        raise
+                    return await self.pool.run(fn, lease.conn)
             except SnowflakeTransientError as exc:
-                if getattr(exc, "session_expired", False) and fresh_session_retries:
+                if exc.session_expired and fresh_session_retries:
                     fresh_session_retries -= 1
+                    # Its idle siblings were logged in at the same time and have most likely expired too.
+                    await self.pool.purge(key)
                     _metrics.RETRIES.labels(reason="session_expired").inc()
                     continue
                 if not delays:
@@ -357,6 +374,11 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
                 _metrics.RETRIES.labels(reason="transient").inc()
                 logger.info("Snowflake unreachable (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
+
+
+def _keeps_session(exc: BaseException) -> bool:
+    """Errors about the SQL or its inputs leave the session as healthy as it was: keep it in the pool."""
+    return isinstance(exc, (SnowflakeQueryError, SnowflakeInputError, SnowflakeConfigError))
 
 
 def _submission(
@@ -449,4 +471,7 @@ def _error_message(record: Mapping[str, Any], query_id: str) -> str:
     return f"{head}{where}: {record.get('message') or 'no message'}"
 
 
+# Import the driver now, on the importing thread: its first import inside a worker thread can race flyte's
+# own lazy imports (pandas) on the event loop and leave one of them half-initialised.
+_client.preload()
 ConnectorRegistry.register(SnowflakeConnector(), override=True)

@@ -475,8 +475,11 @@ async def materialize(
     run: Runner,
     *,
     part_bytes: int = PART_BYTES,
+    figures: dict[str, Any] | None = None,
 ) -> DataFrame:
     """Stream a finished query's result into Parquet below `meta.output_prefix`; returns it as a DataFrame.
+
+    `figures`, when given, receives `rows`: the number of rows written (the result's row count).
 
     `run(fn)` runs the blocking `fn(connection)` on a logged-in session on a worker thread (the connector's
     pool). Batches go to Parquet parts of about `part_bytes` as they arrive; with a remote prefix each part is
@@ -518,6 +521,8 @@ async def materialize(
     loop_thread = threading.get_ident()
     manifest = await run(write)
     await _write_marker(marker, manifest, remote)
+    if figures is not None:
+        figures["rows"] = manifest.rows
     logger.info(
         "Snowflake result %s: %d rows in %d Parquet part(s) at %s",
         query_id,

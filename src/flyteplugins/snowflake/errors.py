@@ -121,6 +121,11 @@ class SnowflakeQueryCancelled(SnowflakeQueryError):
 class SnowflakeTransientError(SnowflakeError):
     """A fault that may pass: connection errors, HTTP 408/429/5xx, an expired session, timeouts."""
 
+    @property
+    def session_expired(self) -> bool:
+        """Snowflake no longer knows the session: log in again (and drop its idle siblings too)."""
+        return self.errno in _SESSION_EXPIRED
+
 
 class SnowflakeDriverError(SnowflakeError):
     """The driver failed for a reason that is neither the SQL, the login nor the network. Final."""

@@ -365,7 +365,7 @@ async def follow(
     """
     progress = progress or _Progress("snowflake")
     while True:
-        resource: Resource = await connector.get(resource_meta=meta, **secrets)
+        resource: Resource = await connector.get(resource_meta=meta, query_history=False, **secrets)
         links = progress.update(resource)
         if links and on_links is not None:
             on_links(links)
