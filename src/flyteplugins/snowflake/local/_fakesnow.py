@@ -255,16 +255,19 @@ def _timestamp_struct(col: pa.Array, with_tz: bool) -> pa.Array:
     micros = pc.fill_null(col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64()), 0)
     # Integer arithmetic only (float64 loses microseconds past ~2255). Arrow's integer division truncates toward
     # zero; Snowflake wants the floor: a time before 1970 has a negative epoch and a positive fraction.
+    # (Intermediates are dropped as soon as they are used: a column of millions of rows makes each one large.)
     truncated = pc.divide(micros, 1_000_000)
     remainder = pc.subtract(micros, pc.multiply(truncated, 1_000_000))
+    del micros
     negative = pc.less(remainder, 0)
     epoch = pc.if_else(negative, pc.subtract(truncated, 1), truncated)
-    micros_of_second = pc.if_else(negative, pc.add(remainder, 1_000_000), remainder)
-    fraction = pc.multiply(micros_of_second, 1000).cast(pa.int32())
-    arrays = [epoch.cast(pa.int64()), fraction]
+    del truncated
+    fraction = pc.multiply(pc.if_else(negative, pc.add(remainder, 1_000_000), remainder), 1000).cast(pa.int32())
+    del remainder, negative
+    arrays = [epoch, fraction]
     fields = [pa.field("epoch", pa.int64(), nullable=False), pa.field("fraction", pa.int32(), nullable=False)]
     if with_tz:
-        arrays.append(pa.array([1440] * len(col), type=pa.int32()))
+        arrays.append(pa.repeat(pa.scalar(1440, pa.int32()), len(col)))
         fields.append(pa.field("timezone", pa.int32(), nullable=False))
     mask = pc.is_null(col) if col.null_count else None
     return pa.StructArray.from_arrays(arrays, fields=fields, mask=mask)
