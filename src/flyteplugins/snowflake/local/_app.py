@@ -255,7 +255,8 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
         key = request.path_params["key"]
         if record is None or not hmac.compare_digest(key, record.chunk_key):
             return _storage_error(403, "AccessDenied", "Request has expired or the signature does not match")
-        if request.headers.get(_SSE_C_KEY) != record.chunk_key or request.headers.get(_SSE_C_ALGORITHM) != "AES256":
+        sse_key = request.headers.get(_SSE_C_KEY, "")
+        if not hmac.compare_digest(sse_key, record.chunk_key) or request.headers.get(_SSE_C_ALGORITHM) != "AES256":
             return _storage_error(400, "InvalidArgument", "The SSE-C key of the result is missing or wrong")
         result = record.result
         if result is None:  # evicted (TTL, count or byte cap): its files are gone
