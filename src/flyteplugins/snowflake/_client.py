@@ -8,6 +8,7 @@ This is also the seam for a second transport (Snowflake's SQL API v2): the conne
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -176,6 +177,17 @@ def open_result(conn: SnowflakeConnection, query_id: str) -> SnowflakeCursor:
         return cur
 
     return _translated(_open, query_id=query_id)
+
+
+@contextlib.contextmanager
+def prefetch_threads(conn: SnowflakeConnection, threads: int) -> Iterator[None]:
+    """Download at most `threads` result chunks ahead on this (exclusively held) session, for the block."""
+    before = conn.client_prefetch_threads
+    conn.client_prefetch_threads = threads
+    try:
+        yield
+    finally:
+        conn.client_prefetch_threads = before
 
 
 def arrow_batches(cursor: SnowflakeCursor) -> Iterator[Any]:

@@ -64,6 +64,8 @@ T = TypeVar("T")
 SCHEME = "snowflake"
 #: `SnowflakeConfig.results` values: write the result to Parquet, or hand over a `snowflake://` reference.
 MATERIALIZE = "materialize"
+#: Result chunks the driver downloads ahead while materializing (its default, 4, costs ~70 MB more at 4 MiB chunks).
+MATERIALIZE_PREFETCH_THREADS = 2
 REFERENCE = "reference"
 
 #: Settings a reader needs to log in as the task did, and how each travels in the URI query string.
@@ -523,6 +525,8 @@ async def materialize(
     await _write_marker(marker, manifest, remote)
     if figures is not None:
         figures["rows"] = manifest.rows
+    if figures is not None:
+        figures["rows"] = manifest.rows
     logger.info(
         "Snowflake result %s: %d rows in %d Parquet part(s) at %s",
         query_id,
@@ -554,18 +558,21 @@ def _destination(meta: SnowflakeJobMetadata, query_id: str) -> str:
 def _write_result(conn: Any, query_id: str, writer: _PartWriter) -> _Manifest:
     from . import _client
 
-    cursor = _client.open_result(conn, query_id)
-    try:
-        batches = _Batches(cursor, query_id)
-        for batch in batches:
-            writer.write(batch)
-        assert batches.schema is not None
-        writer.close(batches.schema)
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        cursor.close()
+    # Each result chunk in flight costs about three times its size while it downloads and decodes: two
+    # threads keep a materialization's memory bounded whatever the row count (docs/dataframes.md).
+    with _client.prefetch_threads(conn, MATERIALIZE_PREFETCH_THREADS):
+        cursor = _client.open_result(conn, query_id)
+        try:
+            batches = _Batches(cursor, query_id)
+            for batch in batches:
+                writer.write(batch)
+            assert batches.schema is not None
+            writer.close(batches.schema)
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            cursor.close()
     return _Manifest(query_id, writer.rows, writer.parts)
 
 
