@@ -1,7 +1,7 @@
 """Reading Snowflake results: our readers side by side with the public plugin's, on one local Snowflake.
 
     .venv/bin/python benchmarks/read_results.py [--rows 1000000] [--materialize-rows 1000000,5000000]
-        [--public-python /tmp/pubvenv/bin/python]
+        [--public-python PATH]   (default: benchmarks/.venv-public, built with the public plugin on first use)
 
 Starts the local Snowflake, builds the tables with a SQL generator, then runs every measurement in a fresh
 subprocess (so peak RSS, from `resource.getrusage`, belongs to that reader alone): read N rows x 5 columns
@@ -145,8 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--materialize-rows", default="1000000,5000000")
-    parser.add_argument("--public-python", default="/tmp/pubvenv/bin/python")
+    parser.add_argument("--public-python", default=None, help="default: benchmarks/.venv-public, built on first use")
     args = parser.parse_args()
+    if args.public_python is None:
+        from _public import ensure_public_venv
+
+        args.public_python = str(ensure_public_venv())
     sizes = sorted({args.rows, *(int(n) for n in args.materialize_rows.split(",") if n)})
 
     import snowflake.connector
