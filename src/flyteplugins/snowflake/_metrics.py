@@ -59,12 +59,22 @@ def track_pool(pool: Pool[Any]) -> None:
     _pools.add(pool)
 
 
+_PHASE_NAMES = {number: name for name, number in TaskExecution.Phase.items()}
+# (status, phase) -> the counters' children: looked up once per label pair, not on every status check.
+_poll_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
 def observe_poll(status: str, phase: int, *, terminal: bool) -> None:
     """Count one status check of a query."""
-    phase_name = TaskExecution.Phase.Name(phase) if phase in TaskExecution.Phase.values() else str(phase)
-    QUERY_POLLS.labels(status=status, phase=phase_name).inc()
+    children = _poll_children.get((status, phase))
+    if children is None:
+        phase_name = _PHASE_NAMES.get(phase, str(phase))
+        children = (QUERY_POLLS.labels(status=status, phase=phase_name), QUERIES_FINISHED.labels(phase=phase_name))
+        if len(_poll_children) < 1024:  # statuses and phases are small closed sets; bound it all the same
+            _poll_children[(status, phase)] = children
+    children[0].inc()
     if terminal:
-        QUERIES_FINISHED.labels(phase=phase_name).inc()
+        children[1].inc()
 
 
 class _PoolCollector(Collector):

@@ -8,9 +8,13 @@ answer any call from the stored `SnowflakeJobMetadata`.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flyte.connectors import AsyncConnector, ConnectorRegistry, Resource
@@ -22,7 +26,7 @@ from google.protobuf import json_format
 from . import _client, _metrics, _observe
 from ._auth import Credentials
 from ._links import AccountIdentifier
-from ._pool import Pool
+from ._pool import Pool, PoolSettings
 from ._sql import build_query_tag, compile_batch, compile_query, statement_count
 from ._status import describe
 from .config import SnowflakeConfig
@@ -64,7 +68,8 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
     def pool(self) -> Pool[Any]:
         """The process's logged-in sessions; made on first use so importing the plugin costs nothing."""
         if self._pool is None:
-            self._pool = Pool(keeps_session=_keeps_session)
+            # Sizes from FLYTE_SNOWFLAKE_POOL_* (docs/deploy.md); a bad value stops the call with its reason.
+            self._pool = Pool.from_settings(PoolSettings.from_env(), keeps_session=_keeps_session)
             _metrics.track_pool(self._pool)
         return self._pool
 
@@ -137,7 +142,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         meta = resource_meta
         if meta.error is not None:
             return Resource(phase=TaskExecution.FAILED, message=_error_message(meta.error, meta.query_id))
-        config = SnowflakeConfig.from_custom(meta.config) if meta.config else _legacy_config(meta)
+        config = _config_of(meta)
         secrets = {
             **kwargs,
             "snowflake_private_key": snowflake_private_key,
@@ -145,8 +150,10 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         }
         links = _log_links(meta)
         try:
-            # No retries of ours on top: the poll retries inside its own short window.
-            state = await self._run(config, Credentials.from_kwargs(secrets), lambda c: _client.poll(c, meta.query_id))
+            # No retries of ours on top: the poll retries inside its own short window. A status check is one
+            # GET, no SQL: it runs on a shared session, next to other checks and SQL calls.
+            poll = functools.partial(_client.poll, query_id=meta.query_id)
+            state = await self._run(config, Credentials.from_kwargs(secrets), poll, shared=True)
         except SnowflakeTransientError as exc:
             # The query lives on in Snowflake; failing the task here would lose it (and a retry would run
             # it twice). Report it as still running: the next poll tries again.
@@ -222,7 +229,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         meta = resource_meta
         if not meta.query_id or meta.error is not None:
             return
-        config = SnowflakeConfig.from_custom(meta.config) if meta.config else _legacy_config(meta)
+        config = _config_of(meta)
         secrets = {
             **kwargs,
             "snowflake_private_key": snowflake_private_key,
@@ -267,7 +274,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         """
         if meta.error is not None or not meta.query_id:
             return _observe.Observation(None, reason="the statement never ran in Snowflake, so it has no history")
-        config = SnowflakeConfig.from_custom(meta.config) if meta.config else _legacy_config(meta)
+        config = _config_of(meta)
         try:
             async with self.pool.borrow(_observe.session_label(config), wait=1.0) as lease:
                 if lease is not None:
@@ -343,14 +350,17 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         fn: Callable[[Any], T],
         *,
         retry: bool = False,
+        shared: bool = False,
     ) -> T:
         """Run `fn(connection)` on a pooled session of these credentials, on the pool's threads.
 
         `retry` retries transient failures with backoff (idempotent calls: poll, cancel, reads). Whatever the
         call, an expired session is replaced and the call tried once more on a fresh login: Snowflake refused
-        the request before running anything, so even a submit is safe to repeat.
+        the request before running anything, so even a submit is safe to repeat. `shared` runs `fn` on a
+        session other calls may be using at the same time: only for requests that run no SQL (status checks).
         """
-        key = credentials.fingerprint(config.identity())
+        target = _target_of(config)
+        key = credentials.fingerprint(target.identity)
         delays = list(RETRY_DELAYS) if retry else []
         fresh_session_retries = 1
 
@@ -358,14 +368,21 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             return _client.login({**config.driver_kwargs(), **credentials.driver_kwargs(config.authenticator)})
 
         while True:
+            born: float | None = None
             try:
-                async with self.pool.connection(key, login, label=_observe.session_label(config)) as lease:
+                if shared:
+                    lease_of = self.pool.shared(key, login, label=target.label, keeps_session=_keeps_shared_session)
+                else:
+                    lease_of = self.pool.connection(key, login, label=target.label)
+                async with lease_of as lease:
+                    born = lease.born
                     return await self.pool.run(fn, lease.conn)
             except SnowflakeTransientError as exc:
                 if exc.session_expired and fresh_session_retries:
                     fresh_session_retries -= 1
-                    # Its idle siblings were logged in at the same time and have most likely expired too.
-                    await self.pool.purge(key)
+                    # Its idle siblings were logged in at the same time or before, and have most likely expired
+                    # too; sessions logged in since (another call's fresh login) are kept.
+                    await self.pool.purge(key, logged_in_before=born)
                     _metrics.RETRIES.labels(reason="session_expired").inc()
                     continue
                 if not delays:
@@ -379,6 +396,57 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
 def _keeps_session(exc: BaseException) -> bool:
     """Errors about the SQL or its inputs leave the session as healthy as it was: keep it in the pool."""
     return isinstance(exc, (SnowflakeQueryError, SnowflakeInputError, SnowflakeConfigError))
+
+
+def _keeps_shared_session(exc: BaseException) -> bool:
+    """A status check on a shared session also keeps it through a network fault (429, 5xx, a dropped TCP
+    connection): the session is fine, and dropping it would make every check in flight log in again."""
+    if isinstance(exc, SnowflakeTransientError):
+        return not exc.session_expired
+    return _keeps_session(exc)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a config's calls need besides secrets, worked out once per distinct config."""
+
+    identity: str  # SnowflakeConfig.identity(): part of the pool key
+    label: str  # _observe.session_label(): which sessions GetTaskLogs/GetTaskMetrics may borrow
+
+
+#: Distinct task configs a replica remembers (each a few hundred bytes); least recently used go first.
+_CACHE_SIZE = 512
+_configs: OrderedDict[str, SnowflakeConfig] = OrderedDict()
+_targets: OrderedDict[int, tuple[SnowflakeConfig, _Target]] = OrderedDict()
+
+
+def _config_of(meta: SnowflakeJobMetadata) -> SnowflakeConfig:
+    """The query's config, validated once per distinct `meta.config` (every status check of a query
+    carries the same one). The cached object is shared: the connector never changes a config."""
+    if not meta.config:
+        return _legacy_config(meta)
+    text = json.dumps(meta.config, sort_keys=True, separators=(",", ":"), default=str)
+    config = _configs.get(text)
+    if config is None:
+        config = SnowflakeConfig.from_custom(meta.config)
+        _configs[text] = config
+        if len(_configs) > _CACHE_SIZE:
+            _configs.popitem(last=False)
+    else:
+        _configs.move_to_end(text)
+    return config
+
+
+def _target_of(config: SnowflakeConfig) -> _Target:
+    cached = _targets.get(id(config))
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    target = _Target(identity=config.identity(), label=_observe.session_label(config))
+    # The config is kept in the entry, so its id cannot be reused by another object while cached.
+    _targets[id(config)] = (config, target)
+    if len(_targets) > _CACHE_SIZE:
+        _targets.popitem(last=False)
+    return target
 
 
 def _submission(
@@ -443,11 +511,22 @@ def _looks_secret(key: str) -> bool:
 
 
 def _log_links(meta: SnowflakeJobMetadata) -> list[TaskLog]:
+    account = _account(meta.account)
+    if account is None:
+        return []
     try:
-        uri = AccountIdentifier.parse(meta.account).snowsight_query_url(meta.query_id)
+        uri = account.snowsight_query_url(meta.query_id)
     except SnowflakeError:
         return []
     return [TaskLog(uri=uri, name="Snowflake query", ready=True, link_type=TaskLog.DASHBOARD)]
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _account(account: str) -> AccountIdentifier | None:
+    try:
+        return AccountIdentifier.parse(account)
+    except SnowflakeError:
+        return None
 
 
 def _error_record(exc: SnowflakeError) -> dict[str, Any]:
