@@ -91,20 +91,10 @@ def main() -> int:
     started = time.perf_counter()
     print("starting the local Snowflake...")
     with LocalSnowflake() as sf:
-        kw = sf.connect_kwargs()
         # In a local run a secret is read from the environment: `snowflake-password` -> SNOWFLAKE_PASSWORD.
         os.environ["SNOWFLAKE_PASSWORD"] = sf.password
-        config = SnowflakeConfig(
-            account=kw["account"],
-            database=kw["database"],
-            schema=kw["schema"],
-            warehouse=kw["warehouse"],
-            user=kw["user"],
-            # Only for the local Snowflake: a real account needs none of these three.
-            host=kw["host"],
-            port=kw["port"],
-            protocol="http",
-        )
+        # Points at the local Snowflake (host, port, http); a real account needs only account/user/...
+        config = sf.config()
         pipeline = build_workflow(config)
         flyte.init()
         print(f"local Snowflake on {sf.url}; running the workflow...")

@@ -34,7 +34,7 @@ from flyteidl2.core import tasks_pb2
 from flyteidl2.core.execution_pb2 import TaskExecution
 from flyteidl2.core.security_pb2 import Connection
 
-from flyteplugins.snowflake import Snowflake, SnowflakeConfig
+from flyteplugins.snowflake import Snowflake
 from flyteplugins.snowflake.local import LocalSnowflake
 
 C0 = Path(sys.executable).with_name("c0")
@@ -186,19 +186,7 @@ def snowflake_task(
     sf: LocalSnowflake, sql: str, inputs: Mapping[str, type] | None = None, *, name: str = "e2e_query", **task: Any
 ) -> Snowflake:
     """A Snowflake task pointed at the local Snowflake, with the password as a Flyte secret."""
-    kw = sf.connect_kwargs()
-    config = SnowflakeConfig(
-        account=kw["account"],
-        database=kw["database"],
-        schema=kw["schema"],
-        warehouse=kw["warehouse"],
-        user=kw["user"],
-        host=kw["host"],
-        port=kw["port"],
-        protocol="http",
-        login_timeout=10,
-        network_timeout=10,
-    )
+    config = sf.config(login_timeout=10, network_timeout=10)
     return Snowflake(
         name=name,
         query_template=sql,

@@ -42,17 +42,7 @@ def sf(local_snowflake: LocalSnowflake) -> Iterator[LocalSnowflake]:
 @pytest.fixture
 def sf_config(sf: LocalSnowflake) -> SnowflakeConfig:
     """A task config that reaches the local Snowflake."""
-    kw = sf.connect_kwargs()
-    return SnowflakeConfig(
-        account=kw["account"],
-        database=kw["database"],
-        schema=kw["schema"],
-        warehouse=kw["warehouse"],
-        user=kw["user"],
-        host=kw["host"],
-        port=kw["port"],
-        protocol="http",
-    )
+    return sf.config()
 
 
 @pytest.fixture

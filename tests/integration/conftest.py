@@ -13,19 +13,8 @@ from flyteplugins.snowflake import Snowflake, SnowflakeConfig, SnowflakeConnecto
 
 @pytest.fixture
 def sf_config(local_snowflake_fresh: Any) -> SnowflakeConfig:
-    kw = local_snowflake_fresh.connect_kwargs()
-    return SnowflakeConfig(
-        account=kw["account"],
-        database=kw["database"],
-        schema=kw["schema"],
-        warehouse=kw["warehouse"],
-        user=kw["user"],
-        host=kw["host"],
-        port=kw["port"],
-        protocol="http",
-        network_timeout=10,
-        login_timeout=5,
-    )
+    config: SnowflakeConfig = local_snowflake_fresh.config(network_timeout=10, login_timeout=5)
+    return config
 
 
 @pytest.fixture

@@ -16,7 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import SnowflakeConfig
 
 ADMIN_PREFIX = "/_local"
 _KNOB_NAMES = frozenset(
@@ -223,6 +226,31 @@ class LocalSnowflake:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def config(self, **overrides: Any) -> SnowflakeConfig:
+        """A `SnowflakeConfig` for Snowflake tasks that run here; `overrides` set its other fields.
+
+        Example:
+            with LocalSnowflake() as sf:
+                task = Snowflake(name="q", query_template="SELECT 1", plugin_config=sf.config(),
+                                 snowflake_password="snowflake-password")
+        """
+        from ..config import SnowflakeConfig
+
+        if not self.port:
+            raise LocalSnowflakeError("the local Snowflake is not started")
+        fields: dict[str, Any] = {
+            "account": self.account,
+            "database": self.database,
+            "schema": self.schema,
+            "warehouse": self.warehouse,
+            "user": self.user,
+            # Only the local Snowflake needs these three: a real account's host comes from `account`.
+            "host": self.host,
+            "port": self.port,
+            "protocol": "http",
+        }
+        return SnowflakeConfig(**{**fields, **overrides})
 
     def connect_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """Everything `snowflake.connector.connect` needs to reach this emulator; `overrides` win.
