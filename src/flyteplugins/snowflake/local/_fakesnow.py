@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import re
+import threading
 from typing import Any
 
 import duckdb
@@ -77,10 +78,14 @@ class Database:
     def __init__(self) -> None:
         self._fs = FakeSnow()
         self._fs.results_cache = _NoResultsCache()
+        # fakesnow creates a missing database and schema at connect with check-then-create: two logins at once
+        # on a fresh server both try, and one fails with "Schema ... already exists".
+        self._connect_lock = threading.Lock()
 
     def connect(self, database: str | None, schema: str | None, autocommit: bool = True) -> FakeSnowflakeConnection:
         """A session's connection (its own DuckDB cursor, so sessions never see each other's rows)."""
-        return self._fs.connect(database, schema, autocommit=autocommit)
+        with self._connect_lock:
+            return self._fs.connect(database, schema, autocommit=autocommit)
 
     def fork(self, conn: FakeSnowflakeConnection) -> FakeSnowflakeConnection:
         """A connection for one asynchronous query: the session's database, schema and variables, its own cursor.
