@@ -20,7 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from flyteplugins.snowflake import _client
+from flyteplugins.snowflake import _client, _table_writer
 from flyteplugins.snowflake import dataframe as sfdf
 from flyteplugins.snowflake.config import SnowflakeConfig
 from flyteplugins.snowflake.errors import MissingSecretError, SnowflakeQueryError
@@ -396,12 +396,12 @@ def test_a_failed_write_to_a_new_table_leaves_no_table(
     _client.execute(conn, 'DROP TABLE IF EXISTS "never"')
     bad = pa.table({"d": pa.array([dt.date(2024, 1, 1)]), "x": pa.array([1])})
     loc = sfdf.SnowflakeLocation.parse(_uri(config, "never"))
-    original = sfdf._bind_values
+    original = _table_writer._bind_values
     # Every mapped type accepts its own values, so inject one Snowflake refuses (text for a NUMBER column).
-    monkeypatch.setattr(sfdf, "_bind_values", lambda c: ["oops"] if c.type == pa.int64() else original(c))
+    monkeypatch.setattr(_table_writer, "_bind_values", lambda c: ["oops"] if c.type == pa.int64() else original(c))
     with pytest.raises(SnowflakeQueryError):
         sfdf.write_table(loc, bad)
-    assert not sfdf._table_exists(conn, loc)
+    assert not _table_writer._table_exists(conn, loc)
 
 
 def test_binary_columns_write(conn: Any, config: SnowflakeConfig) -> None:

@@ -160,8 +160,6 @@ async def materialize(
     await _write_marker(marker, manifest, remote)
     if figures is not None:
         figures["rows"] = manifest.rows
-    if figures is not None:
-        figures["rows"] = manifest.rows
     logger.info(
         "Snowflake result %s: %d rows in %d Parquet part(s) at %s",
         query_id,

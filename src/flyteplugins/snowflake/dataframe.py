@@ -17,8 +17,8 @@ transaction: `DataFrame.wrap_df(df, uri=table_uri(config, "EVENTS", mode="overwr
 `register_handlers()` registers the readers and writers for pandas, pyarrow and polars. Importing this module
 imports none of them: a library is registered when it has been imported, or as soon as it is.
 
-This module is the public face: the handlers, their registration, and writing into a table. URIs live in
-`_location`, reading a result as Arrow in `_arrow`, Parquet materialization in `_materialize`.
+This module is the public face: the handlers and their registration. URIs live in `_location`, reading a
+result as Arrow in `_arrow`, Parquet materialization in `_materialize`, writing into a table in `_table_writer`.
 """
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._arrow import read_location
-from ._location import SCHEME, SnowflakeLocation, login, quote_identifier, result_reference, table_name, table_uri
+from ._location import SCHEME, SnowflakeLocation, result_reference, table_uri
 from ._materialize import Runner as Runner
 from ._materialize import materialize
-from .errors import SnowflakeConfigError, SnowflakeError, SnowflakeInputError, translate
+from ._table_writer import write_table as write_table
+from .errors import SnowflakeConfigError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -62,8 +63,6 @@ logger = logging.getLogger("flyte.snowflake")
 #: `SnowflakeConfig.results` values: write the result to Parquet, or hand over a `snowflake://` reference.
 MATERIALIZE = "materialize"
 REFERENCE = "reference"
-#: Rows per `executemany` request when writing a dataframe into a table.
-WRITE_CHUNK_ROWS = 10_000
 
 
 # --- dataframe libraries -------------------------------------------------------------------------------------
@@ -235,134 +234,6 @@ def _write_parquet(uri: str, table: pa.Table) -> None:
     if not storage.is_remote(uri):
         os.makedirs(strip_protocol(uri), exist_ok=True)
     pq.write_table(table, strip_protocol(path), filesystem=storage.get_underlying_filesystem(path=path))
-
-
-# --- writing into a table ------------------------------------------------------------------------------------
-
-
-def _snowflake_type(t: pa.DataType) -> str:
-    """The column type a new table gets for an Arrow type."""
-    import pyarrow as pa
-
-    checks: list[tuple[Callable[[pa.DataType], bool], Callable[[pa.DataType], str]]] = [
-        (pa.types.is_boolean, lambda _: "BOOLEAN"),
-        (pa.types.is_integer, lambda _: "NUMBER(38,0)"),
-        (pa.types.is_floating, lambda _: "FLOAT"),
-        (pa.types.is_decimal, lambda d: f"NUMBER({min(d.precision, 38)},{d.scale})"),
-        (lambda d: pa.types.is_string(d) or pa.types.is_large_string(d), lambda _: "VARCHAR"),
-        (lambda d: pa.types.is_binary(d) or pa.types.is_large_binary(d), lambda _: "BINARY"),
-        (pa.types.is_date, lambda _: "DATE"),
-        (pa.types.is_time, lambda _: "TIME"),
-        (pa.types.is_timestamp, lambda d: "TIMESTAMP_TZ" if d.tz else "TIMESTAMP_NTZ"),
-        (pa.types.is_dictionary, lambda d: _snowflake_type(d.value_type)),
-    ]
-    for matches, name in checks:
-        if matches(t):
-            return name(t)
-    if pa.types.is_null(t):
-        return "VARCHAR"
-    raise SnowflakeInputError(
-        f"no Snowflake column type for Arrow type {t}: convert the column first (nested values, e.g. to a JSON "
-        "string, which a VARIANT column can PARSE_JSON)"
-    )
-
-
-def _python_rows(batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
-    columns = [_bind_values(column) for column in batch.columns]
-    return zip(*columns, strict=True)
-
-
-def _bind_values(column: pa.Array) -> list[Any]:
-    import pyarrow as pa
-
-    values: list[Any] = column.to_pylist()
-    t = column.type
-    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t):
-        # ISO-8601 text, which Snowflake converts to the column's type on insert: every year from 1 to 9999 and
-        # the UTC offset survive. (The driver array-binds temporal values as epoch numbers, which the local
-        # Snowflake cannot read.)
-        return [
-            None if v is None else v.isoformat(sep=" ") if pa.types.is_timestamp(t) else v.isoformat() for v in values
-        ]
-    return values
-
-
-def write_table(location: SnowflakeLocation, table: pa.Table, chunk_rows: int = WRITE_CHUNK_ROWS) -> int:
-    """Write `table` into the table `location` names, in one transaction; returns the rows written.
-
-    The table is created when missing (column types mapped from Arrow, names quoted as given). "overwrite"
-    deletes the old rows in the same transaction. Rows go in chunks of `chunk_rows` through array binding
-    (one `executemany` request per chunk). On any failure the transaction is rolled back, and a table this
-    call created is dropped, so the table is left as it was.
-    """
-    conn = login(location)
-    try:
-        return _write(conn, location, table, chunk_rows)
-    finally:
-        conn.close()
-
-
-def _write(conn: Any, location: SnowflakeLocation, table: pa.Table, chunk_rows: int) -> int:
-    from . import _client
-
-    name = table_name(location)
-    types = [_snowflake_type(f.type) for f in table.schema]
-    created = not _table_exists(conn, location)
-    if created:
-        # DDL commits any open transaction in Snowflake: create first, then write rows in a transaction.
-        columns = ", ".join(f"{quote_identifier(f.name)} {t}" for f, t in zip(table.schema, types, strict=True))
-        _client.execute(conn, f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
-    insert = (
-        f"INSERT INTO {name} ({', '.join(quote_identifier(c) for c in table.column_names)}) "
-        f"VALUES ({', '.join(f':{i}' for i in range(1, table.num_columns + 1))})"
-    )
-    try:
-        _client.execute(conn, "BEGIN")
-        if location.mode == "overwrite" and not created:
-            _client.execute(conn, f"DELETE FROM {name}")
-        for batch in table.to_batches(max_chunksize=chunk_rows):
-            rows = list(_python_rows(batch))
-            if rows:
-                _executemany(conn, insert, rows)
-        _client.execute(conn, "COMMIT")
-    except BaseException:
-        _undo(conn, name, created)
-        raise
-    return int(table.num_rows)
-
-
-def _executemany(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    try:
-        with conn.cursor() as cursor:
-            cursor.executemany(sql, rows)
-    except SnowflakeError:
-        raise
-    except Exception as exc:
-        raise translate(exc) from exc
-
-
-def _undo(conn: Any, name: str, created: bool) -> None:
-    from . import _client
-
-    for sql in ("ROLLBACK", f"DROP TABLE IF EXISTS {name}" if created else ""):
-        if not sql:
-            continue
-        try:
-            _client.execute(conn, sql)
-        except SnowflakeError as exc:  # the write's own error is the one to report
-            logger.warning("could not undo a failed write to %s (%s): %s", name, sql, exc)
-
-
-def _table_exists(conn: Any, location: SnowflakeLocation) -> bool:
-    from . import _client
-
-    rows = _client.execute(
-        conn,
-        f"SELECT COUNT(*) FROM {quote_identifier(location.database)}.INFORMATION_SCHEMA.TABLES "
-        "WHERE TABLE_SCHEMA = :1 AND TABLE_NAME = :2",
-        [location.schema, location.name],
-    )
-    return bool(rows and rows[0][0])
 
 
 # --- registration --------------------------------------------------------------------------------------------
