@@ -68,6 +68,11 @@ print(base64.b64encode(get_proto_task(task, sctx).SerializeToString()).decode())
 @dataclass
 class Outcome:
     latencies: list[float] = field(default_factory=list)
+    #: GetTask calls that answered a non-final phase (status checks only) vs. the final one of each query, which
+    #: also saves the result (Parquet under the output prefix) and, at most 2 at a time, reads the history figures.
+    status_latencies: list[float] = field(default_factory=list)
+    final_latencies: list[float] = field(default_factory=list)
+    slowest: list[tuple[float, float, str]] = field(default_factory=list)
     phases: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     history_misses: list[str] = field(default_factory=list)
@@ -75,8 +80,10 @@ class Outcome:
     wall_seconds: float = 0.0
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, *, kernel_only: bool = False) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    if kernel_only:
+        return int(fields[12]) / CLK_TCK  # stime: system calls, thread wake-ups, sockets
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime of the process (all its threads)
 
 
@@ -108,8 +115,12 @@ async def _drive(port: int, template: tasks_pb2.TaskTemplate, inputs: list[Any],
                     await asyncio.sleep(interval * random.uniform(0.5, 1.5))
                     t0 = time.perf_counter()
                     response = await stub.GetTask(request, timeout=120)
-                    outcome.latencies.append(time.perf_counter() - t0)
-                    if response.resource.phase in FINAL:
+                    took = time.perf_counter() - t0
+                    outcome.latencies.append(took)
+                    final = response.resource.phase in FINAL
+                    (outcome.final_latencies if final else outcome.status_latencies).append(took)
+                    outcome.slowest.append((took, t0 - start, TaskExecution.Phase.Name(response.resource.phase)))
+                    if final:
                         name = TaskExecution.Phase.Name(response.resource.phase)
                         outcome.phases[name] = outcome.phases.get(name, 0) + 1
                         unavailable = response.resource.custom_info.fields.get("query_history_unavailable")
@@ -132,8 +143,31 @@ def _peak_sessions(sf: LocalSnowflake, stop: threading.Event, peak: list[int]) -
         stop.wait(0.5)
 
 
+_PROBE = """
+import json, sys, time, uuid
+import snowflake.connector
+kwargs, out, period = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+conn = snowflake.connector.connect(**kwargs)
+with open(out, "w") as f:
+    while True:
+        t0 = time.perf_counter()
+        conn.rest.request("/monitoring/queries/" + str(uuid.uuid4()), method="get", client="rest", timeout=30)
+        f.write(f"{(time.perf_counter() - t0) * 1000:.2f}\\n")
+        f.flush()
+        time.sleep(period)
+"""
+
+
+def _start_probe(sf: LocalSnowflake, out: Path, period: float) -> subprocess.Popen[bytes]:
+    """The emulator's own status round trip, without c0: a separate process polls it on its own session."""
+    kwargs = sf.connect_kwargs()
+    return subprocess.Popen([sys.executable, "-c", _PROBE, json.dumps(kwargs, default=str), str(out), str(period)])
+
+
 def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else (values or [0.0])[0]
+    if len(values) < 2:
+        return (values or [0.0])[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
 
 
 def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> dict[str, Any]:
@@ -169,14 +203,29 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
                 sf.configure(min_query_ms=0)
                 asyncio.run(_drive(service.port, template, inputs[:1], 0.05))
                 sf.configure(min_query_ms=args.min_query_ms)
-            cpu0 = _cpu_seconds(service.process.pid)
+            assert sf.pid is not None
+            probe_file = Path(tmp) / "probe.txt"
+            probe = _start_probe(sf, probe_file, args.probe_period) if args.probe_period > 0 else None
+            cpu0, sf_cpu0, own_cpu0 = _cpu_seconds(service.process.pid), _cpu_seconds(sf.pid), time.process_time()
+            sys0 = _cpu_seconds(service.process.pid, kernel_only=True)
+            load0 = os.getloadavg()[0]
             outcome = asyncio.run(_drive(service.port, template, inputs, args.interval))
             cpu = _cpu_seconds(service.process.pid) - cpu0
+            kernel = _cpu_seconds(service.process.pid, kernel_only=True) - sys0
+            sf_cpu, own_cpu = _cpu_seconds(sf.pid) - sf_cpu0, time.process_time() - own_cpu0
+            load1 = os.getloadavg()[0]
+            if probe is not None:
+                probe.terminate()
+                probe.wait(timeout=10)
+            probe_ms = [float(x) for x in probe_file.read_text().split()] if probe_file.exists() else []
             stop.set()
             metrics = service.prometheus()
         finally:
             service.stop()
         ran = [q for q in sf.query_history() if marker in q.query_text][: args.queries]
+    if args.trace:
+        with open(args.trace, "a") as trace:
+            trace.writelines(f"{side} {at:.3f} {took * 1000:.1f} {phase}\n" for took, at, phase in outcome.slowest)
     logins = re.search(r'flyte_connector_snowflake_logins_total\{outcome="ok"\} ([0-9.e+]+)', metrics)
     polls = len(outcome.latencies)
     return {
@@ -194,8 +243,28 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
         "get_p50_ms": round(_percentile(outcome.latencies, 0.50) * 1000, 1),
         "get_p99_ms": round(_percentile(outcome.latencies, 0.99) * 1000, 1),
         "get_max_ms": round(max(outcome.latencies or [0.0]) * 1000, 1),
+        "status_checks": len(outcome.status_latencies),
+        "status_p50_ms": round(_percentile(outcome.status_latencies, 0.50) * 1000, 1),
+        "status_p99_ms": round(_percentile(outcome.status_latencies, 0.99) * 1000, 1),
+        "status_max_ms": round(max(outcome.status_latencies or [0.0]) * 1000, 1),
+        "final_p50_ms": round(_percentile(outcome.final_latencies, 0.50) * 1000, 1),
+        "final_p99_ms": round(_percentile(outcome.final_latencies, 0.99) * 1000, 1),
+        "slowest": [(round(took * 1000), round(at, 1), phase) for took, at, phase in sorted(outcome.slowest)[-5:]],
+        "emulator_probe": {
+            "requests": len(probe_ms),
+            "p50_ms": round(_percentile(probe_ms, 0.50), 1),
+            "p99_ms": round(_percentile(probe_ms, 0.99), 1),
+            "max_ms": round(max(probe_ms or [0.0]), 1),
+        },
         "c0_cpu_ms_per_poll": round(cpu * 1000 / max(1, polls), 2),
         "c0_cpu_s": round(cpu, 1),
+        "c0_kernel_cpu_s": round(kernel, 1),
+        # The same two cores also run the emulator (status answers and 64 queries at a time in DuckDB) and this
+        # harness (the gRPC client, standing in for the Flyte backend): their CPU bounds what c0 can get.
+        "emulator_cpu_s": round(sf_cpu, 1),
+        "harness_cpu_s": round(own_cpu, 1),
+        "load_1min": [round(load0, 2), round(load1, 2)],
+        "pool_env": {k: v for k, v in os.environ.items() if k.startswith("FLYTE_SNOWFLAKE_POOL_")},
         "peak_live_sessions": peak[0],
         "logins": int(float(logins.group(1))) if logins else None,
         "all_created_s": round(outcome.create_seconds, 1),
@@ -223,6 +292,13 @@ def main() -> None:
     parser.add_argument("--only", choices=("ours", "public"))
     parser.add_argument("--no-warm-up", dest="warm_up", action="store_false", help="measure a cold replica")
     parser.add_argument("--public-python", default="/tmp/pubvenv/bin/python")
+    parser.add_argument(
+        "--probe-period",
+        type=float,
+        default=0.1,
+        help="seconds between the emulator probe's direct status requests (no c0); 0 turns the probe off",
+    )
+    parser.add_argument("--trace", help="write every GetTask as 'side start_s latency_ms phase' lines to this file")
     args = parser.parse_args()
     public_python = args.public_python
     if args.only != "ours" and not Path(public_python).exists():
