@@ -32,7 +32,9 @@ from .metadata import SnowflakeJobMetadata
 
 __all__ = [
     "FIGURES_GATE",
+    "FIGURES_LATE",
     "FIGURES_SKIPPED",
+    "FIGURES_WAIT_S",
     "HISTORY_COLUMNS",
     "NOT_IN_HISTORY",
     "SERVICE_ENV",
@@ -534,3 +536,10 @@ class Gate:
 FIGURES_GATE = Gate(2)
 #: Why `custom_info` has no figures when the gate was full.
 FIGURES_SKIPPED = "skipped: other look-ups were in progress; GetTaskMetrics reads the same figures"
+#: Seconds the GetTask that sees a query finish waits for its history figures. The look-up is SQL, so it can
+#: queue behind a busy warehouse; past this the answer goes out without them (the look-up finishes on its own).
+FIGURES_WAIT_S = 2.0
+#: Why `custom_info` has no figures when the look-up took longer than FIGURES_WAIT_S.
+FIGURES_LATE = (
+    f"skipped: the query history did not answer within {FIGURES_WAIT_S:g} s; GetTaskMetrics reads the same figures"
+)

@@ -306,16 +306,28 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         """`custom_info` figures of a finished query, read on the task's own session; never fails the call.
 
         Bounded (`_observe.FIGURES_GATE`): when many queries finish at once, the extra look-ups are skipped
-        rather than queued in front of other tasks' status checks.
+        rather than queued in front of other tasks' status checks. And bounded in time: the look-up is SQL and
+        may queue behind a busy warehouse, so after `_observe.FIGURES_WAIT_S` the answer goes out without the
+        figures while the look-up finishes in the background (keeping its place in the gate until then).
         """
         if not _observe.FIGURES_GATE.try_enter():
             return _observe.custom_info_figures(_observe.Observation(None, reason=_observe.FIGURES_SKIPPED))
+
+        async def look_up() -> _observe.HistoryRecord | None:
+            try:
+                return await self._run(config, credentials, lambda conn: _observe.read_history(conn, meta, user=None))
+            finally:
+                _observe.FIGURES_GATE.exit()
+
+        lookup = asyncio.ensure_future(look_up())
         try:
-            record = await self._run(config, credentials, lambda conn: _observe.read_history(conn, meta, user=None))
+            record = await asyncio.wait_for(asyncio.shield(lookup), _observe.FIGURES_WAIT_S)
+        except asyncio.TimeoutError:
+            _late_lookups.add(lookup)  # the loop holds tasks weakly: keep it alive until it is done
+            lookup.add_done_callback(_ignore_outcome)
+            return _observe.custom_info_figures(_observe.Observation(None, reason=_observe.FIGURES_LATE))
         except SnowflakeError as exc:
             return _observe.custom_info_figures(_observe.Observation(None, reason=str(exc)))
-        finally:
-            _observe.FIGURES_GATE.exit()
         _metrics.HISTORY_LOOKUPS.labels(source="task").inc()
         return _observe.custom_info_figures(
             _observe.Observation(record, "task", "" if record else _observe.NOT_IN_HISTORY)
@@ -391,6 +403,16 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
                 _metrics.RETRIES.labels(reason="transient").inc()
                 logger.info("Snowflake unreachable (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
+
+
+_late_lookups: set[asyncio.Future[Any]] = set()
+
+
+def _ignore_outcome(task: asyncio.Future[Any]) -> None:
+    """A background look-up nobody waits for any more: mark its error as seen (no "never retrieved" warning)."""
+    _late_lookups.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("a late query history look-up failed: %s", type(task.exception()).__name__)
 
 
 def _keeps_session(exc: BaseException) -> bool:
