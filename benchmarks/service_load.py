@@ -203,6 +203,9 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
                 sf.configure(min_query_ms=0)
                 asyncio.run(_drive(service.port, template, inputs[:1], 0.05))
                 sf.configure(min_query_ms=args.min_query_ms)
+            if args.latency_ms:
+                # A real Snowflake is tens of milliseconds away, not on loopback: every request waits this long.
+                sf.configure(latency_ms=args.latency_ms)
             assert sf.pid is not None
             probe_file = Path(tmp) / "probe.txt"
             probe = _start_probe(sf, probe_file, args.probe_period) if args.probe_period > 0 else None
@@ -264,6 +267,7 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
         "emulator_cpu_s": round(sf_cpu, 1),
         "harness_cpu_s": round(own_cpu, 1),
         "load_1min": [round(load0, 2), round(load1, 2)],
+        "latency_ms": args.latency_ms,
         "pool_env": {k: v for k, v in os.environ.items() if k.startswith("FLYTE_SNOWFLAKE_POOL_")},
         "peak_live_sessions": peak[0],
         "logins": int(float(logins.group(1))) if logins else None,
@@ -292,6 +296,9 @@ def main() -> None:
     parser.add_argument("--only", choices=("ours", "public"))
     parser.add_argument("--no-warm-up", dest="warm_up", action="store_false", help="measure a cold replica")
     parser.add_argument("--public-python", default="/tmp/pubvenv/bin/python")
+    parser.add_argument(
+        "--latency-ms", type=int, default=0, help="added by the emulator to every request (a distant Snowflake)"
+    )
     parser.add_argument(
         "--probe-period",
         type=float,

@@ -383,12 +383,39 @@ async def test_pool_settings_come_from_the_environment() -> None:
     from flyteplugins.snowflake._pool import PoolSettings
 
     assert PoolSettings.from_env({}) == PoolSettings()
-    env = {"FLYTE_SNOWFLAKE_POOL_SIZE": "4", "FLYTE_SNOWFLAKE_POOL_THREADS": "12"}
+    env = {"FLYTE_SNOWFLAKE_POOL_SIZE": "4", "FLYTE_SNOWFLAKE_POOL_THREADS": "12", "FLYTE_SNOWFLAKE_POOL_CHECKS": "6"}
     settings = PoolSettings.from_env({**env, "FLYTE_SNOWFLAKE_POOL_IDLE_TIMEOUT": ""})
     assert (settings.max_per_key, settings.max_workers, settings.idle_timeout) == (4, 12, 600.0)
+    assert settings.max_shared_per_key == 6 and PoolSettings().max_shared_per_key == 0  # 0: no bound
     for bad in ("0", "-1", "eight", "2.5"):
         with pytest.raises(ValueError, match="FLYTE_SNOWFLAKE_POOL_SIZE"):
             PoolSettings.from_env({"FLYTE_SNOWFLAKE_POOL_SIZE": bad})
     p: Pool[FakeSession] = Pool.from_settings(settings)
     assert (p.max_per_key, p.max_workers) == (4, 12)
+    await p.close()
+
+
+async def test_shared_leases_in_flight_per_key_can_be_bounded() -> None:
+    p: Pool[FakeSession] = Pool(max_per_key=2, max_shared_per_key=3)
+    in_flight = peak = 0
+
+    async def check() -> None:
+        nonlocal in_flight, peak
+        async with p.shared("k", FakeSession):
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+
+    await asyncio.gather(*(check() for _ in range(20)))
+    assert peak == 3
+    assert p.stats.logins == 1
+    # a cancelled waiter does not keep its turn
+    async with p.shared("k", FakeSession), p.shared("k", FakeSession), p.shared("k", FakeSession):
+        waiter = asyncio.create_task(check())
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    await asyncio.wait_for(check(), 1)
     await p.close()

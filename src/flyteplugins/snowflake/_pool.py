@@ -42,11 +42,13 @@ T = TypeVar("T")
 POOL_ENV = {
     "max_per_key": "FLYTE_SNOWFLAKE_POOL_SIZE",
     "max_workers": "FLYTE_SNOWFLAKE_POOL_THREADS",
+    "max_shared_per_key": "FLYTE_SNOWFLAKE_POOL_CHECKS",
     "idle_timeout": "FLYTE_SNOWFLAKE_POOL_IDLE_TIMEOUT",
 }
 DEFAULT_MAX_PER_KEY = 8
 DEFAULT_MAX_WORKERS = 32
 DEFAULT_IDLE_TIMEOUT = 600.0
+DEFAULT_MAX_SHARED_PER_KEY = 0  # no bound
 
 
 class Closeable(Protocol):
@@ -93,6 +95,8 @@ class _Slot(Generic[C]):
     free: deque[_Entry[C]] = field(default_factory=deque)
     size: int = 0
     waiting: deque[asyncio.Future[None]] = field(default_factory=deque)  # calls waiting for a place
+    sharing: int = 0  # shared leases in flight
+    share_waiting: deque[asyncio.Future[None]] = field(default_factory=deque)  # shared leases over the bound
     turn: int = 0
     login: asyncio.Future[_Entry[C]] | None = None  # the login shared leases are waiting for
     loop: asyncio.AbstractEventLoop | None = None
@@ -102,6 +106,8 @@ class _Slot(Generic[C]):
         """Futures belong to one event loop; a connector reused from another loop forgets the old ones."""
         if self.loop is not loop:
             self.waiting.clear()
+            self.share_waiting.clear()
+            self.sharing = 0
             self.login = None
             self.loop = loop
 
@@ -113,6 +119,7 @@ class PoolSettings:
     max_per_key: int = DEFAULT_MAX_PER_KEY
     max_workers: int = DEFAULT_MAX_WORKERS
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_shared_per_key: int = DEFAULT_MAX_SHARED_PER_KEY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PoolSettings:
@@ -126,6 +133,7 @@ class PoolSettings:
         return cls(
             max_per_key=int(_positive(env, "max_per_key", DEFAULT_MAX_PER_KEY, int)),
             max_workers=int(_positive(env, "max_workers", DEFAULT_MAX_WORKERS, int)),
+            max_shared_per_key=int(_positive(env, "max_shared_per_key", DEFAULT_MAX_SHARED_PER_KEY, int)),
             idle_timeout=_positive(env, "idle_timeout", DEFAULT_IDLE_TIMEOUT, float),
         )
 
@@ -152,6 +160,9 @@ class Pool(Generic[C]):
         idle_timeout: seconds after which an unused connection is closed rather than reused (Snowflake
             expires idle sessions; a reused stale one costs a failed call and a retry).
         max_workers: threads for blocking driver calls, shared by every key.
+        max_shared_per_key: shared leases (status checks) one key may have in flight at once; 0 means no
+            bound. A bound of N caps a key at N / round trip checks per second: useful only when Snowflake is
+            close and the process's CPU is the limit (docs/benchmarks.md, "Connector service").
     """
 
     def __init__(
@@ -160,11 +171,13 @@ class Pool(Generic[C]):
         max_per_key: int = DEFAULT_MAX_PER_KEY,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         max_workers: int = DEFAULT_MAX_WORKERS,
+        max_shared_per_key: int = DEFAULT_MAX_SHARED_PER_KEY,
         keeps_session: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
         """`keeps_session(exc)` says an error left the session healthy (a SQL error), so it is reused."""
         self.max_per_key = max_per_key
         self.max_workers = max_workers
+        self.max_shared_per_key = max_shared_per_key
         self._keeps_session = keeps_session
         self.idle_timeout = idle_timeout
         self.stats = PoolStats()
@@ -176,6 +189,7 @@ class Pool(Generic[C]):
         return cls(
             max_per_key=settings.max_per_key,
             max_workers=settings.max_workers,
+            max_shared_per_key=settings.max_shared_per_key,
             idle_timeout=settings.idle_timeout,
             **kwargs,
         )
@@ -312,17 +326,24 @@ class Pool(Generic[C]):
         at the same time anyway, so a request left running on a thread harms nobody).
         """
         slot = self._slot(key, label)
-        entry = await self._share(slot, login)
-        lease = Lease(entry.conn, born=entry.born, shared=True)
-        keeps = keeps_session or self._keeps_session
+        while self.max_shared_per_key and slot.sharing >= self.max_shared_per_key:
+            await _wait_in(slot.share_waiting)
+        slot.sharing += 1
         try:
-            yield lease
-        except Exception as exc:
-            if not keeps(exc):
-                lease.discard()
-            raise
+            entry = await self._share(slot, login)
+            lease = Lease(entry.conn, born=entry.born, shared=True)
+            keeps = keeps_session or self._keeps_session
+            try:
+                yield lease
+            except Exception as exc:
+                if not keeps(exc):
+                    lease.discard()
+                raise
+            finally:
+                self._give_back(slot, entry, lease)
         finally:
-            self._give_back(slot, entry, lease)
+            slot.sharing -= 1
+            _wake_in(slot.share_waiting, everyone=False)
 
     async def _share(self, slot: _Slot[C], login: Callable[[], C]) -> _Entry[C]:
         while True:
@@ -434,26 +455,11 @@ class Pool(Generic[C]):
 
     async def _wait(self, slot: _Slot[C]) -> None:
         """Wait until `_wake` says a place or a connection may have come free (the caller looks again)."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        slot.waiting.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._wake(slot, everyone=False)  # woken and cancelled at once: pass the wake-up on
-            else:
-                with contextlib.suppress(ValueError):
-                    slot.waiting.remove(waiter)
-            raise
+        await _wait_in(slot.waiting)
 
     @staticmethod
     def _wake(slot: _Slot[C], *, everyone: bool) -> None:
-        while slot.waiting:
-            waiter = slot.waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                if not everyone:
-                    return
+        _wake_in(slot.waiting, everyone=everyone)
 
     async def purge(self, key: str, *, logged_in_before: float | None = None) -> int:
         """Drop the free connections of `key` (Snowflake expired its sessions); returns how many.
@@ -508,6 +514,29 @@ class Lease(Generic[C]):
 
     def discard(self) -> None:
         self.discarded = True
+
+
+async def _wait_in(queue: deque[asyncio.Future[None]]) -> None:
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    queue.append(waiter)
+    try:
+        await waiter
+    except asyncio.CancelledError:
+        if waiter.done() and not waiter.cancelled():
+            _wake_in(queue, everyone=False)  # woken and cancelled at once: pass the wake-up on
+        else:
+            with contextlib.suppress(ValueError):
+                queue.remove(waiter)
+        raise
+
+
+def _wake_in(queue: deque[asyncio.Future[None]], *, everyone: bool) -> None:
+    while queue:
+        waiter = queue.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            if not everyone:
+                return
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
