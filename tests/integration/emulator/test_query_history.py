@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from snowflake.connector import DictCursor
+from snowflake.connector.constants import QueryStatus
 from snowflake.connector.errors import ProgrammingError
 
 pytestmark = pytest.mark.integration
@@ -48,12 +49,14 @@ def test_a_failed_query_has_its_error(connect: Any) -> None:
     assert "MISSING_FOR_HISTORY" in row["ERROR_MESSAGE"].upper()
 
 
-def test_a_cancelled_query_is_failed_with_error_604(sf: Any, connect: Any) -> None:
+def test_a_cancelled_query_is_failed_with_error_604(sf: Any, connect: Any, wait_done: Any) -> None:
     sf.configure(min_query_ms=3000)
     conn = connect(paramstyle="qmark")
     cur = conn.cursor()
     cur.execute_async("select 'to cancel'")
     cur.abort_query(cur.sfqid)
+    # As in Snowflake, a cancel is asynchronous: the history shows it once the query has ended.
+    assert wait_done(conn, cur.sfqid)[-1] == QueryStatus.ABORTED
     row = conn.cursor(DictCursor).execute(BY_ID, [cur.sfqid]).fetchone()
     assert (row["EXECUTION_STATUS"], row["ERROR_CODE"]) == ("FAILED_WITH_ERROR", "000604")
 
