@@ -86,11 +86,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         """Submit the task's SQL without waiting for it; returns the query's identifiers."""
         output_prefix = str(kwargs.pop("output_prefix", "") or "")
         execution = kwargs.pop("task_execution_metadata", None)
-        secrets = {
-            **kwargs,
-            "snowflake_private_key": snowflake_private_key,
-            "snowflake_private_key_passphrase": snowflake_private_key_passphrase,
-        }
+        secrets = _secrets(kwargs, snowflake_private_key, snowflake_private_key_passphrase)
         custom = json_format.MessageToDict(task_template.custom) if task_template.HasField("custom") else {}
         config = SnowflakeConfig.from_custom(custom)
         sql = task_template.sql.statement
@@ -143,11 +139,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         if meta.error is not None:
             return Resource(phase=TaskExecution.FAILED, message=_error_message(meta.error, meta.query_id))
         config = _config_of(meta)
-        secrets = {
-            **kwargs,
-            "snowflake_private_key": snowflake_private_key,
-            "snowflake_private_key_passphrase": snowflake_private_key_passphrase,
-        }
+        secrets = _secrets(kwargs, snowflake_private_key, snowflake_private_key_passphrase)
         links = _log_links(meta)
         try:
             # No retries of ours on top: the poll retries inside its own short window. A status check is one
@@ -230,11 +222,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         if not meta.query_id or meta.error is not None:
             return
         config = _config_of(meta)
-        secrets = {
-            **kwargs,
-            "snowflake_private_key": snowflake_private_key,
-            "snowflake_private_key_passphrase": snowflake_private_key_passphrase,
-        }
+        secrets = _secrets(kwargs, snowflake_private_key, snowflake_private_key_passphrase)
         credentials = Credentials.from_kwargs(secrets)
 
         def _cancel_if_running(conn: Any) -> None:
@@ -440,6 +428,11 @@ class _Target:
 _CACHE_SIZE = 512
 _configs: OrderedDict[str, SnowflakeConfig] = OrderedDict()
 _targets: OrderedDict[int, tuple[SnowflakeConfig, _Target]] = OrderedDict()
+
+
+def _secrets(kwargs: Mapping[str, Any], private_key: str | None, passphrase: str | None) -> dict[str, Any]:
+    """Every secret a call received: the two the seed signature names, and the others among `kwargs`."""
+    return {**kwargs, "snowflake_private_key": private_key, "snowflake_private_key_passphrase": passphrase}
 
 
 def _config_of(meta: SnowflakeJobMetadata) -> SnowflakeConfig:
