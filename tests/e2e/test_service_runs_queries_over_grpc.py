@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from c0_harness import Backend, literal_inputs, snowflake_task, template_of
@@ -140,3 +141,6 @@ def test_prometheus_shows_the_frameworks_metrics_and_ours(service, emulator) -> 
         'flyte_connector_snowflake_queries_submitted_total{outcome="accepted"}',
     ):
         assert name in scraped, name
+    # The query was followed on the direct path: no fault, so the driver's path was not needed.
+    direct = re.search(r'flyte_connector_snowflake_status_checks_total\{path="direct"\} ([0-9.e+]+)', scraped)
+    assert direct is not None and float(direct.group(1)) >= 1, scraped

@@ -9,7 +9,12 @@ This is also the seam for a second transport (Snowflake's SQL API v2): the conne
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import threading
+import urllib.parse
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -104,34 +109,159 @@ def submit(
 #: cheap to repeat, so it gives up early and lets the caller report "still running, checking again".
 POLL_TIMEOUT_S = 5
 
+#: `FLYTE_SNOWFLAKE_STATUS_CHECKS`: `direct` (the default) sends status checks straight to the monitoring
+#: endpoint on the session's token; `driver` sends every one through the driver's request stack.
+STATUS_CHECKS_ENV = "FLYTE_SNOWFLAKE_STATUS_CHECKS"
+
+#: Status checks answered by each path; the service exports them as a Prometheus counter.
+STATUS_CHECK_PATHS: dict[str, int] = {"direct": 0, "driver": 0}
+_paths_lock = threading.Lock()
+
+#: Seconds the direct path waits to connect and for the answer; past that the driver asks again (and retries).
+_DIRECT_TIMEOUT_S = 2.0
+
+#: Environment variables that route the driver's requests through a proxy: the direct path stands aside.
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
 
 def poll(conn: SnowflakeConnection, query_id: str, timeout: float = POLL_TIMEOUT_S) -> QueryState:
     """Ask Snowflake for the query's status; a failed query comes back with its code and message.
 
-    One round trip to the monitoring endpoint the driver's `get_query_status` uses, with our own retry
-    window (the driver's would be the whole `network_timeout`) and the error read from the same answer.
+    One GET of the monitoring endpoint the driver's `get_query_status` uses. It goes the direct way when it
+    can (`_StatusChannel`); anything but a plain successful answer is asked again through the driver, which
+    retries 429/5xx and dropped connections within `timeout` and renews an expired session token.
     """
-    from urllib.parse import quote
+    uuid.UUID(query_id)  # a malformed id is the caller's bug, not a network problem
+    channel = _StatusChannel.of(conn)
+    if channel is not None:
+        answer = channel.get(conn, query_id, min(timeout, _DIRECT_TIMEOUT_S))
+        if answer is not None:
+            _count_check("direct")
+            return _query_state(answer)
 
     def _poll() -> QueryState:
-        uuid.UUID(query_id)  # a malformed id is the caller's bug, not a network problem
+        from urllib.parse import quote
+
         answer = conn.rest.request(  # type: ignore[union-attr]
             "/monitoring/queries/" + quote(query_id), method="get", client="rest", timeout=int(timeout)
         )
-        data = answer.get("data") or {}
-        queries = data.get("queries")
-        if queries is None:
-            return QueryState("FAILED_WITH_ERROR", message=answer.get("message") or "no status in Snowflake's answer")
-        if not queries:
-            return QueryState("NO_DATA")
-        query = queries[0]
-        status = str(query.get("status", "NO_DATA"))
-        if "errorCode" not in query and "errorMessage" not in query:
-            return QueryState(status)
-        errno = _int_or_none(query.get("errorCode"))
-        return QueryState(status, errno=errno, sqlstate=data.get("sqlState"), message=query.get("errorMessage"))
+        _count_check("driver")
+        return _query_state(answer)
 
     return _translated(_poll, query_id=query_id)
+
+
+def _query_state(answer: Mapping[str, Any]) -> QueryState:
+    data = answer.get("data") or {}
+    queries = data.get("queries")
+    if queries is None:
+        return QueryState("FAILED_WITH_ERROR", message=answer.get("message") or "no status in Snowflake's answer")
+    if not queries:
+        return QueryState("NO_DATA")
+    query = queries[0]
+    status = str(query.get("status", "NO_DATA"))
+    if "errorCode" not in query and "errorMessage" not in query:
+        return QueryState(status)
+    errno = _int_or_none(query.get("errorCode"))
+    return QueryState(status, errno=errno, sqlstate=data.get("sqlState"), message=query.get("errorMessage"))
+
+
+class _StatusChannel:
+    """Status checks of one session, sent on its token without the driver's requests stack.
+
+    A status check is the service's most frequent call (every query, every few seconds), and the driver spends
+    most of its CPU on it in `requests`: environment proxy look-ups, request preparation, adapters. This sends
+    the same GET, with the same headers and token, through the driver's own vendored urllib3, so TLS
+    connections get the driver's certificate revocation checks. It stands aside (None: use the driver) for
+    what only the driver handles: a proxy, an external-session PAT, and every answer that is not a plain
+    success (an expired token, a 429, a dropped connection...), which the driver then retries or renews.
+    """
+
+    # Keyed weakly by the session, and holding nothing of it, so a closed session's channel goes with it.
+    _channels: weakref.WeakKeyDictionary[Any, _StatusChannel | None] = weakref.WeakKeyDictionary()
+    _lock = threading.Lock()
+
+    def __init__(self, conn: SnowflakeConnection) -> None:
+        from snowflake.connector.network import PYTHON_CONNECTOR_USER_AGENT
+        from snowflake.connector.vendored import urllib3
+
+        url = urllib.parse.urlsplit(conn.rest.server_url)  # type: ignore[union-attr]
+        pool_kwargs: dict[str, Any] = {"maxsize": 8, "block": False, "retries": False}
+        if url.scheme == "https":
+            import certifi
+
+            pool_kwargs.update(cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle() or certifi.where())
+        self._pool = urllib3.connection_from_url(f"{url.scheme}://{url.netloc}", **pool_kwargs)
+        self._timeout = urllib3.Timeout
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": PYTHON_CONNECTOR_USER_AGENT,
+        }
+        if getattr(conn, "service_name", None):
+            self._headers["X-Snowflake-Service"] = str(conn.service_name)
+        self.usable = True
+
+    @classmethod
+    def of(cls, conn: SnowflakeConnection) -> _StatusChannel | None:
+        """The session's channel, made on first use; None when this session's checks go through the driver."""
+        try:
+            channel = cls._channels[conn]
+        except KeyError:
+            with cls._lock:
+                if conn not in cls._channels:
+                    made = cls(conn) if _direct_allowed(conn) else None
+                    cls._channels[conn] = made
+                    if made is not None:
+                        weakref.finalize(conn, made._pool.close)
+                channel = cls._channels[conn]
+        return channel if channel is not None and channel.usable else None
+
+    def get(self, conn: SnowflakeConnection, query_id: str, timeout: float) -> Mapping[str, Any] | None:
+        """Snowflake's answer when it is a plain success, else None (ask the driver)."""
+        rest = conn.rest
+        token = getattr(rest, "token", None)  # read each time: the driver renews it
+        if not token or getattr(rest, "external_session_id", None):
+            return None
+        headers = {**self._headers, "Authorization": f'Snowflake Token="{token}"'}
+        path = f"/monitoring/queries/{query_id}?request_guid={uuid.uuid4()}"
+        try:
+            response = self._pool.urlopen(
+                "GET", path, headers=headers, timeout=self._timeout(connect=timeout, read=timeout), retries=False
+            )
+        except Exception:  # a dropped or refused connection, a timeout: the driver retries within its window
+            return None
+        if response.status != 200:
+            if response.status in (400, 403, 404, 405, 406):
+                # Not a transient refusal: this endpoint does not take our request as sent. Leave this
+                # session's checks to the driver from now on.
+                self.usable = False
+            return None
+        try:
+            answer = json.loads(response.data)
+        except ValueError:
+            self.usable = False
+            return None
+        return answer if isinstance(answer, dict) and answer.get("success") is True else None
+
+
+def _count_check(path: str) -> None:
+    with _paths_lock:
+        STATUS_CHECK_PATHS[path] += 1
+
+
+def _direct_allowed(conn: SnowflakeConnection) -> bool:
+    if os.environ.get(STATUS_CHECKS_ENV, "direct").strip().lower() == "driver":
+        return False
+    if getattr(conn, "proxy_host", None) or any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return False
+    rest = getattr(conn, "rest", None)
+    return rest is not None and isinstance(getattr(rest, "server_url", None), str)
+
+
+def _ca_bundle() -> str | None:
+    """The CA bundle `requests` would use from the environment (the driver's requests honour it)."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
 def _int_or_none(value: Any) -> int | None:

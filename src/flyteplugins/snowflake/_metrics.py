@@ -12,6 +12,7 @@ the default registry on its `--prometheus_port`.
 | `flyte_connector_snowflake_sessions_closed_total` | counter | `reason` = `broken` or `idle_expired` |
 | `flyte_connector_snowflake_retries_total` | counter | `reason` = `transient` or `session_expired` |
 | `flyte_connector_snowflake_query_polls_total` | counter | `status` (Snowflake's), `phase` (Flyte's) |
+| `flyte_connector_snowflake_status_checks_total` | counter | `path` = `direct` or `driver` (see `_client.poll`) |
 | `flyte_connector_snowflake_queries_finished_total` | counter | `phase` |
 | `flyte_connector_snowflake_queries_submitted_total` | counter | `outcome` = `accepted` or `rejected` |
 | `flyte_connector_snowflake_history_lookups_total` | counter | `source` = `task`, `pool`, `service` or `none` |
@@ -28,6 +29,7 @@ from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from . import _client
 from ._pool import Pool
 
 __all__ = [
@@ -101,6 +103,12 @@ class _PoolCollector(Collector):
         closed.add_metric(["broken"], sum(p.stats.discarded for p in pools))
         closed.add_metric(["idle_expired"], sum(p.stats.expired for p in pools))
         yield closed
+        checks = CounterMetricFamily(
+            f"{PREFIX}status_checks", "Status checks sent to Snowflake, by the way they went", labels=["path"]
+        )
+        for path, count in sorted(_client.STATUS_CHECK_PATHS.items()):
+            checks.add_metric([path], count)
+        yield checks
 
 
 REGISTRY.register(_PoolCollector())
