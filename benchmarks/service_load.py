@@ -75,6 +75,9 @@ class Outcome:
     slowest: list[tuple[float, float, str]] = field(default_factory=list)
     phases: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: GetTask answers "still running, saving its result" for queries Snowflake reported done: each costs the
+    #: query one more poll interval before the backend sees it final.
+    saving_answers: int = 0
     history_misses: list[str] = field(default_factory=list)
     create_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -118,6 +121,9 @@ async def _drive(port: int, template: tasks_pb2.TaskTemplate, inputs: list[Any],
                     took = time.perf_counter() - t0
                     outcome.latencies.append(took)
                     final = response.resource.phase in FINAL
+                    status = response.resource.custom_info.fields.get("status")
+                    if not final and status is not None and status.string_value == "SUCCESS":
+                        outcome.saving_answers += 1  # done in Snowflake, its result still being saved
                     (outcome.final_latencies if final else outcome.status_latencies).append(took)
                     outcome.slowest.append((took, t0 - start, TaskExecution.Phase.Name(response.resource.phase)))
                     if final:
@@ -251,6 +257,7 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
         "status_p99_ms": round(_percentile(outcome.status_latencies, 0.99) * 1000, 1),
         "status_max_ms": round(max(outcome.status_latencies or [0.0]) * 1000, 1),
         "final_p50_ms": round(_percentile(outcome.final_latencies, 0.50) * 1000, 1),
+        "saving_answers": outcome.saving_answers,
         "final_p99_ms": round(_percentile(outcome.final_latencies, 0.99) * 1000, 1),
         "slowest": [(round(took * 1000), round(at, 1), phase) for took, at, phase in sorted(outcome.slowest)[-5:]],
         "emulator_probe": {

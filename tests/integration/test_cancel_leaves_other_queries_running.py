@@ -45,7 +45,7 @@ async def test_cancelling_a_finished_query_leaves_its_result(connector, make_tas
     meta, resource = await run(connector, make_task("SELECT 7 AS seven"))
     assert resource.phase == TaskExecution.SUCCEEDED
     await connector.delete(meta, **PASSWORD)
-    assert (await connector.get(meta, **PASSWORD)).phase == TaskExecution.SUCCEEDED
+    assert (await wait_done(connector, meta)).phase == TaskExecution.SUCCEEDED
     assert fetch(meta.query_id) == [(7,)]
 
 

@@ -147,7 +147,7 @@ async def test_a_slow_history_look_up_does_not_hold_get(
     monkeypatch.setattr(_observe, "read_history", slow_history)
     monkeypatch.setattr(_observe, "FIGURES_WAIT_S", 0.1)
     started = time.monotonic()
-    resource = await connector.get(_meta(), **SECRETS)
+    resource = await connector.get(_meta(), finish_wait=1.0, **SECRETS)
     assert time.monotonic() - started < 2
     assert resource.phase == TaskExecution.SUCCEEDED
     assert resource.custom_info["query_history_unavailable"] == _observe.FIGURES_LATE

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,10 +25,11 @@ from google.protobuf import json_format
 
 from . import _client, _metrics, _observe
 from ._auth import Credentials
+from ._finishing import Finishing, finish_wait_from_env
 from ._links import AccountIdentifier
 from ._pool import Pool, PoolSettings
 from ._sql import build_query_tag, compile_batch, compile_query, statement_count
-from ._status import describe
+from ._status import StatusView, describe
 from .config import SnowflakeConfig
 from .errors import (
     SnowflakeAuthError,
@@ -52,6 +53,10 @@ _CANCELLED_ERRNO = 604
 #: Backoff between attempts of one call when Snowflake is briefly unreachable (seconds).
 RETRY_DELAYS = (0.1, 0.4, 1.2)
 
+#: Seconds a status check waits for a finished query's result to be saved before answering "still running"
+#: (`FLYTE_SNOWFLAKE_FINISH_WAIT`, read when the plugin is imported; see `_finishing`).
+FINISH_WAIT_S = finish_wait_from_env()
+
 
 class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
     """Runs `snowflake` tasks: `create` submits the query asynchronously, `get` follows it, `delete` cancels it."""
@@ -63,6 +68,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
 
     def __init__(self, pool: Pool[Any] | None = None) -> None:
         self._pool: Pool[Any] | None = pool
+        self._finishing: Finishing[Resource] = Finishing()
 
     @property
     def pool(self) -> Pool[Any]:
@@ -127,6 +133,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         snowflake_private_key_passphrase: str | None = None,
         *,
         query_history: bool = True,
+        finish_wait: float | None = FINISH_WAIT_S,
         **kwargs: Any,
     ) -> Resource:
         """The query's phase now, its Snowsight link, and on success the `results` output.
@@ -134,6 +141,11 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         With `query_history` (the default, as the service calls it), a finished query's figures (rows,
         bytes, queued and execution time) are read from Snowflake's query history into `custom_info`; a
         local run skips that extra look-up, which costs more than a short query itself.
+
+        A status check is one short request. What follows a query's end (saving its result, reading its
+        figures) can take longer, so it runs in the background: the call waits `finish_wait` seconds for it
+        and otherwise answers RUNNING ("saving its result"); a later call collects the final answer. `None`
+        waits until it is done (local runs, where this process is the only one asking).
         """
         meta = resource_meta
         if meta.error is not None:
@@ -167,7 +179,40 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             info["elapsed_s"] = round(elapsed, 3)
         finished = view.terminal or state.errno is not None
         _metrics.observe_poll(state.status, view.phase, terminal=finished)
-        if finished and query_history:
+        if not finished:
+            return Resource(phase=view.phase, message=view.message, log_links=links, custom_info=info)
+
+        def finish() -> Awaitable[Resource]:
+            return self._finish(meta, config, secrets, state, view, dict(info), query_history=query_history)
+
+        if finish_wait is None:
+            return await finish()
+        done, resource = await self._finishing.run(meta.query_id, finish, finish_wait)
+        if done and resource is not None:
+            return resource
+        # Saving the result (and reading the query's figures) goes on in the background; the next check
+        # collects it. The query is done in Snowflake; the task is done when its output is saved.
+        return Resource(
+            phase=TaskExecution.RUNNING,
+            message=f"{view.message}; saving its result",
+            log_links=links,
+            custom_info=info,
+        )
+
+    async def _finish(
+        self,
+        meta: SnowflakeJobMetadata,
+        config: SnowflakeConfig,
+        secrets: Mapping[str, Any],
+        state: _client.QueryState,
+        view: StatusView,
+        info: dict[str, Any],
+        *,
+        query_history: bool,
+    ) -> Resource:
+        """The final answer for a query Snowflake reports finished: its figures, and on success its output."""
+        links = _log_links(meta)
+        if query_history:
             # Once, when the query ends: elapsed/queued/compilation/execution time, rows, bytes (best effort).
             info.update(await self._history_figures(meta, config, Credentials.from_kwargs(secrets)))
         if state.errno is not None or state.message:
@@ -207,6 +252,9 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
                 log_links=links,
                 custom_info=info,
             )
+        elapsed = max(0.0, time.time() - meta.submitted_at) if meta.submitted_at else None
+        if elapsed is not None:
+            info["elapsed_s"] = round(elapsed, 3)
         message = view.message if elapsed is None else f"{view.message} in {elapsed:.2f}s"
         return Resource(phase=view.phase, message=message, log_links=links, outputs=outputs, custom_info=info)
 

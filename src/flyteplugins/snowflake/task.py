@@ -365,7 +365,8 @@ async def follow(
     """
     progress = progress or _Progress("snowflake")
     while True:
-        resource: Resource = await connector.get(resource_meta=meta, query_history=False, **secrets)
+        # This loop is the only one asking: wait for the result to be saved rather than poll for it.
+        resource: Resource = await connector.get(resource_meta=meta, query_history=False, finish_wait=None, **secrets)
         links = progress.update(resource)
         if links and on_links is not None:
             on_links(links)
