@@ -80,6 +80,8 @@ class Outcome:
     saving_answers: int = 0
     history_misses: list[str] = field(default_factory=list)
     create_seconds: float = 0.0
+    started_at: float = 0.0  # wall clock (time.time()) when the first CreateTask went out
+    harness_lag: list[tuple[float, float]] = field(default_factory=list)
     wall_seconds: float = 0.0
 
 
@@ -97,6 +99,7 @@ async def _drive(port: int, template: tasks_pb2.TaskTemplate, inputs: list[Any],
         stub = AsyncConnectorServiceStub(channel)
         gate = asyncio.Semaphore(64)  # the backend's workers: a bounded number of calls in flight per kind
         start = time.perf_counter()
+        outcome.started_at = time.time()
 
         async def run(literals: Any) -> None:
             try:
@@ -138,7 +141,16 @@ async def _drive(port: int, template: tasks_pb2.TaskTemplate, inputs: list[Any],
             except grpc.aio.AioRpcError as exc:
                 outcome.errors.append(f"{exc.code().name}: {(exc.details() or '')[:200]}")
 
+        async def watch_loop() -> None:
+            # This harness's own event-loop lag: a GetTask answer is seen late when the harness is busy.
+            while True:
+                t0 = time.perf_counter()
+                await asyncio.sleep(0.01)
+                outcome.harness_lag.append((t0 - start, time.perf_counter() - t0 - 0.01))
+
+        watcher = asyncio.ensure_future(watch_loop())
         await asyncio.gather(*(run(literals) for literals in inputs))
+        watcher.cancel()
         outcome.wall_seconds = time.perf_counter() - start
     return outcome
 
@@ -158,7 +170,7 @@ with open(out, "w") as f:
     while True:
         t0 = time.perf_counter()
         conn.rest.request("/monitoring/queries/" + str(uuid.uuid4()), method="get", client="rest", timeout=30)
-        f.write(f"{(time.perf_counter() - t0) * 1000:.2f}\\n")
+        f.write(f"{time.time():.3f} {(time.perf_counter() - t0) * 1000:.2f}\\n")
         f.flush()
         time.sleep(period)
 """
@@ -226,7 +238,8 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             if probe is not None:
                 probe.terminate()
                 probe.wait(timeout=10)
-            probe_ms = [float(x) for x in probe_file.read_text().split()] if probe_file.exists() else []
+            probe_rows = [line.split() for line in probe_file.read_text().splitlines()] if probe_file.exists() else []
+            probe_ms = [float(ms) for _, ms in probe_rows]
             stop.set()
             metrics = service.prometheus()
         finally:
@@ -235,6 +248,9 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
     if args.trace:
         with open(args.trace, "a") as trace:
             trace.writelines(f"{side} {at:.3f} {took * 1000:.1f} {phase}\n" for took, at, phase in outcome.slowest)
+            trace.writelines(f"{side}-lag {at:.3f} {lag * 1000:.1f} LAG\n" for at, lag in outcome.harness_lag)
+            # The emulator probe's round trips on the same time axis (its own session, no c0 in between).
+            trace.writelines(f"{side}-probe {float(at) - outcome.started_at:.3f} {ms} PROBE\n" for at, ms in probe_rows)
     logins = re.search(r'flyte_connector_snowflake_logins_total\{outcome="ok"\} ([0-9.e+]+)', metrics)
     polls = len(outcome.latencies)
     return {
