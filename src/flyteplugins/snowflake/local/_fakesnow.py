@@ -56,6 +56,12 @@ _WIDER_TYPES = {
     "TIMESTAMP_S": "TIMESTAMP",
     "UUID": "VARCHAR",
 }
+# sqlglot loads a dialect on first use and registers its class before it has finished building it: a thread that
+# asks for the dialect meanwhile gets a half-built one (DuckDB's then writes a bind as `:1`, which DuckDB refuses).
+# Queries run in many threads at once, so both dialects are loaded here, once, at import.
+sqlglot.Dialect.get_or_raise("snowflake")
+sqlglot.Dialect.get_or_raise("duckdb")
+
 HISTORY_FUNCTIONS = frozenset(
     {"QUERY_HISTORY", "QUERY_HISTORY_BY_SESSION", "QUERY_HISTORY_BY_USER", "QUERY_HISTORY_BY_WAREHOUSE"}
 )
