@@ -45,6 +45,9 @@ async def serve_async(
         log_level="warning",
         access_log=False,
         http=_dropping_protocol(state),
+        # Loopback only, never behind a proxy: X-Forwarded-* headers must not rewrite the client or the scheme.
+        proxy_headers=False,
+        server_header=False,  # "server: uvicorn" on every answer: nothing reads it (Snowflake sends none)
         lifespan="on",
         timeout_graceful_shutdown=2,
         timeout_keep_alive=30,
