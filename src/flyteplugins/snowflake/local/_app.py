@@ -38,6 +38,8 @@ CHUNK_PREFIX = "/result-chunks"
 _SSE_C_ALGORITHM = "x-amz-server-side-encryption-customer-algorithm"
 _SSE_C_KEY = "x-amz-server-side-encryption-customer-key"
 _TOKEN_RE = re.compile(r'Snowflake Token="([^"]*)"')
+# Where the driver checks a query's status: answered before the router (see _StatusChecks).
+_STATUS_CHECK_PREFIX = "/monitoring/queries/"
 _ASYNC_MESSAGE = "Asynchronous execution in progress. Use provided query id to perform query monitoring and management."
 
 
@@ -69,14 +71,24 @@ class State:
         self.database.close()
 
 
-def _ok(data: Any = None, **extra: Any) -> JSONResponse:
-    return JSONResponse({"data": data, "code": None, "message": None, "success": True, **extra})
+class _Json(JSONResponse):
+    """Starlette's JSON response, byte for byte, from one encoder: `json.dumps` with options builds a new encoder
+    per call, which cost more than encoding a status check's answer."""
+
+    _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+
+    def render(self, content: Any) -> bytes:
+        return self._encoder.encode(content).encode("utf-8")
 
 
-def _error(errno: int, message: str, sqlstate: str | None = None, query_id: str | None = None) -> JSONResponse:
+def _ok(data: Any = None, **extra: Any) -> _Json:
+    return _Json({"data": data, "code": None, "message": None, "success": True, **extra})
+
+
+def _error(errno: int, message: str, sqlstate: str | None = None, query_id: str | None = None) -> _Json:
     code = f"{errno:06d}"
     data = {"errorCode": code, "sqlState": sqlstate, "queryId": query_id, "age": 0}
-    return JSONResponse({"data": data, "code": code, "message": message, "success": False, "headers": None})
+    return _Json({"data": data, "code": code, "message": message, "success": False, "headers": None})
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -98,9 +110,8 @@ def _token(request: Request) -> str:
 # Wire protocol
 
 
-def build_app(knobs: Knobs | None = None) -> Starlette:
-    """The Starlette app of one local Snowflake (its own in-memory database). Serve it with uvicorn."""
-    state = State(knobs or Knobs())
+def build_app(state: State) -> ASGIApp:
+    """The ASGI app of one local Snowflake (`state` holds its in-memory database). Serve it with uvicorn."""
 
     def session_of(request: Request) -> Session:
         return state.sessions.lookup(_token(request))
@@ -221,16 +232,14 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
                 "queryAbortsAfterSecs": 172800,
                 "progressDesc": None,
             }
-            return JSONResponse({"data": data, "code": "333334", "message": _ASYNC_MESSAGE, "success": True})
+            return _Json({"data": data, "code": "333334", "message": _ASYNC_MESSAGE, "success": True})
         return await answer(record, str(request.base_url))
 
     async def answer(record: QueryRecord, base_url: str) -> Response:
         """The query's result if it ends within `result_wait_ms`, else "in progress" (the driver polls again)."""
         if not await state.engine.wait(record, state.knobs.result_wait_ms / 1000):
             data = {"queryId": record.query_id, "getResultUrl": f"/queries/{record.query_id}/result"}
-            return JSONResponse(
-                {"data": data, "code": "333333", "message": "Query execution in progress", "success": True}
-            )
+            return _Json({"data": data, "code": "333333", "message": "Query execution in progress", "success": True})
         try:
             result = state.engine.result_of(record)
         except QueryError as exc:
@@ -297,7 +306,7 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
         except LoginError as exc:
             return _error(exc.errno, exc.message, "08003")
         cancelled = state.engine.cancel(request.path_params["query_id"])
-        return JSONResponse({"data": None, "code": None, "message": None, "success": cancelled})
+        return _Json({"data": None, "code": None, "message": None, "success": cancelled})
 
     async def telemetry(_: Request) -> Response:
         return _ok()
@@ -313,20 +322,18 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
 
         return wrapped
 
-    wire_routes = [
-        Route("/session/v1/login-request", login, methods=["POST"]),
-        Route("/session/token-request", token_request, methods=["POST"]),
-        Route("/session", session_endpoint, methods=["POST"]),
-        Route("/session/heartbeat", heartbeat, methods=["POST"]),
-        Route("/queries/v1/query-request", query_request, methods=["POST"]),
-        Route("/queries/v1/abort-request", abort_request, methods=["POST"]),
-        Route("/queries/{query_id}/result", query_result, methods=["GET"]),
-        Route("/queries/{query_id}/abort-request", abort_query, methods=["POST"]),
-        Route("/monitoring/queries/{query_id}", monitoring, methods=["GET"]),
-        Route("/telemetry/send", telemetry, methods=["POST"]),
-    ]
+    status_check = wire(monitoring)
     routes = [
-        *(Route(r.path, wire(r.endpoint), methods=list(r.methods or ())) for r in wire_routes),
+        Route("/session/v1/login-request", wire(login), methods=["POST"]),
+        Route("/session/token-request", wire(token_request), methods=["POST"]),
+        Route("/session", wire(session_endpoint), methods=["POST"]),
+        Route("/session/heartbeat", wire(heartbeat), methods=["POST"]),
+        Route("/queries/v1/query-request", wire(query_request), methods=["POST"]),
+        Route("/queries/v1/abort-request", wire(abort_request), methods=["POST"]),
+        Route("/queries/{query_id}/result", wire(query_result), methods=["GET"]),
+        Route("/queries/{query_id}/abort-request", wire(abort_query), methods=["POST"]),
+        Route(f"{_STATUS_CHECK_PREFIX}{{query_id}}", status_check, methods=["GET"]),
+        Route("/telemetry/send", wire(telemetry), methods=["POST"]),
         Route(f"{CHUNK_PREFIX}/{{query_id}}/{{key}}/data_{{offset:int}}_{{rows:int}}", result_chunk, methods=["GET"]),
         *_admin_routes(state),
     ]
@@ -337,9 +344,8 @@ def build_app(knobs: Knobs | None = None) -> Starlette:
         await asyncio.to_thread(state.close)
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.local = state
-    app.add_middleware(_FaultMiddleware, state=state)
-    return app
+    # Faults first, so they meet status checks too; then status checks, which skip Starlette altogether.
+    return _FaultMiddleware(_StatusChecks(app, status_check), state)
 
 
 def _storage_error(status: int, code: str, message: str) -> Response:
@@ -406,6 +412,34 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
     return data
 
 
+class _StatusChecks:
+    """`GET /monitoring/queries/<id>` straight to the route's endpoint, before Starlette's middleware and router.
+
+    Status checks are most of a busy connector's requests (hundreds a second), and the way through Starlette cost
+    about as much as the answer. Every other request, that path with another method included, goes on to `app`."""
+
+    def __init__(self, app: ASGIApp, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query_id = _status_check_id(scope)
+        if query_id is None:
+            await self.app(scope, receive, send)
+            return
+        scope["path_params"] = {"query_id": query_id}
+        response = await self.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
+def _status_check_id(scope: Scope) -> str | None:
+    """The query id of a status check (what the router's `/monitoring/queries/{query_id}` GET matches), or None."""
+    if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(_STATUS_CHECK_PREFIX):
+        return None
+    query_id: str = scope["path"][len(_STATUS_CHECK_PREFIX) :]
+    return query_id if query_id and "/" not in query_id else None
+
+
 class _FaultMiddleware:
     """Added latency and HTTP error bursts on wire-protocol requests (the admin API is never affected)."""
 
@@ -425,7 +459,7 @@ class _FaultMiddleware:
                 self.state.knobs, fail_http_count=self.state.knobs.fail_http_count - 1
             )
             status = knobs.fail_http_status
-            response = JSONResponse(
+            response = _Json(
                 {"data": None, "code": None, "message": f"injected HTTP {status}", "success": False},
                 status_code=status,
                 headers={"Retry-After": "0"},
@@ -443,9 +477,9 @@ def _admin_routes(state: State) -> list[Route]:
     def admin(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             try:
-                return JSONResponse({"ok": True, "result": await handler(request)})
+                return _Json({"ok": True, "result": await handler(request)})
             except (ValueError, TypeError, KeyError) as exc:
-                return JSONResponse({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status_code=400)
+                return _Json({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status_code=400)
 
         return wrapped
 

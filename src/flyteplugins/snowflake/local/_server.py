@@ -36,8 +36,8 @@ async def serve_async(
 ) -> None:
     """Serve until cancelled or signalled; `on_ready(host, port)` runs once connections are accepted."""
     check_loopback(host)
-    app = build_app(knobs)
-    state: State = app.state.local
+    state = State(knobs or Knobs())
+    app = build_app(state)
     config = uvicorn.Config(
         app,
         host=host,
