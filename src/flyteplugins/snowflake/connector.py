@@ -93,8 +93,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         output_prefix = str(kwargs.pop("output_prefix", "") or "")
         execution = kwargs.pop("task_execution_metadata", None)
         secrets = _secrets(kwargs, snowflake_private_key, snowflake_private_key_passphrase)
-        custom = json_format.MessageToDict(task_template.custom) if task_template.HasField("custom") else {}
-        config = SnowflakeConfig.from_custom(custom)
+        custom, config, stored_config = _task_settings(task_template)
         sql = task_template.sql.statement
         meta = SnowflakeJobMetadata(
             account=config.account,
@@ -105,9 +104,9 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             query_id="",
             has_output=len(task_template.interface.outputs.variables) > 0,
             connection_kwargs=config.connection_kwargs,
-            config=config.to_custom(),
+            config=dict(stored_config),
             secrets={str(k): str(v) for k, v in (custom.get("secrets") or {}).items()},
-            statement_count=statement_count(sql),
+            statement_count=_statement_count(sql),
             submitted_at=time.time(),
             output_prefix=output_prefix,
         )
@@ -481,6 +480,32 @@ _targets: OrderedDict[int, tuple[SnowflakeConfig, _Target]] = OrderedDict()
 def _secrets(kwargs: Mapping[str, Any], private_key: str | None, passphrase: str | None) -> dict[str, Any]:
     """Every secret a call received: the two the seed signature names, and the others among `kwargs`."""
     return {**kwargs, "snowflake_private_key": private_key, "snowflake_private_key_passphrase": passphrase}
+
+
+_settings: OrderedDict[bytes, tuple[dict[str, Any], SnowflakeConfig, dict[str, Any]]] = OrderedDict()
+
+
+def _task_settings(template: tasks_pb2.TaskTemplate) -> tuple[dict[str, Any], SnowflakeConfig, dict[str, Any]]:
+    """The task's `custom` struct, its validated config and the config as stored in the metadata, worked out
+    once per distinct struct (a replica sees the same few tasks submitted many times). Shared: read only."""
+    if not template.HasField("custom"):
+        return {}, SnowflakeConfig.from_custom({}), {}
+    key = template.custom.SerializeToString(deterministic=True)
+    cached = _settings.get(key)
+    if cached is None:
+        custom = json_format.MessageToDict(template.custom)
+        config = SnowflakeConfig.from_custom(custom)
+        cached = (custom, config, config.to_custom())
+        _settings[key] = cached
+        if len(_settings) > _CACHE_SIZE:
+            _settings.popitem(last=False)
+    else:
+        _settings.move_to_end(key)
+    return cached
+
+
+#: Statements in a task's SQL (a scan of the text), per distinct text.
+_statement_count = functools.lru_cache(maxsize=_CACHE_SIZE)(statement_count)
 
 
 def _config_of(meta: SnowflakeJobMetadata) -> SnowflakeConfig:
