@@ -530,6 +530,8 @@ def _admin_routes(state: State) -> list[Route]:
             "sessions": len(state.sessions.live()),
             "queries": len(state.engine.records()),
             "rss_bytes": _rss_bytes(),
+            "plans": len(fs.PLANS),
+            "plan_hits": fs.PLANS.hits,
             **state.engine.results.stats(),
         }
 

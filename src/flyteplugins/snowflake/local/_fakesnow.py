@@ -17,6 +17,7 @@ What we take from it and why we wrap it:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import decimal
@@ -371,6 +372,10 @@ def _execute(
     batch: list[tuple[Any, ...]] | None,
     describe_only: bool,
 ) -> StatementResult:
+    key = _plan_key(conn, sql) if batch is None and not describe_only else None
+    plan = PLANS.get(key) if key is not None else None
+    if plan is not None:
+        return _run_plan(conn, plan, params)
     expr = dialect.parse_one(sql)
     type_id = statement_type.statement_type_id(expr)
     cur = conn.cursor()
@@ -396,7 +401,24 @@ def _execute(
     transformed = cur._last_transformed
     if transformed is not None and transformed.args.get("put_stage_data"):
         raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
-    rowtype = _rowtype(cur._describe_last_sql())
+    last_sql = str(cur._last_sql)
+    describe = _describe_expression(last_sql)
+    rowtype = _rowtype(_describe(cur, describe))
+    if key is not None and transformed is not None and _reusable(expr, transformed):
+        has_placeholder = bool(transformed.find(exp.Placeholder))
+        PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe))
+    return _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
+
+
+def _result(
+    conn: FakeSnowflakeConnection,
+    cur: Any,
+    type_id: int,
+    rowtype: list[dict[str, Any]],
+    batch: list[tuple[Any, ...]] | None,
+    batch_rowcount: int,
+) -> StatementResult:
+    """What the statement fakesnow's cursor `cur` just ran produced, as a `StatementResult`."""
     table = cur._arrow_table
     db, sc = conn.database, conn.schema
     if table is None:
@@ -413,6 +435,117 @@ def _execute(
         )
     arrow = to_snowflake_arrow(table, rowtype)
     return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, arrow=arrow, database=db, schema=sc)
+
+
+def _describe_expression(last_sql: str) -> exp.Expr:
+    # what fakesnow's `_describe_last_sql` parses: the result's columns come from DuckDB's DESCRIBE
+    return sqlglot.parse_one(f"DESCRIBE {last_sql}", read="duckdb")
+
+
+def _describe(cur: Any, describe: exp.Expr) -> list[tuple[Any, ...]]:
+    """fakesnow's `_describe_last_sql`, given its parse: DuckDB's DESCRIBE of the statement `cur` just ran."""
+    with cur._conn.cursor() as other:  # another cursor: this one's result is still to be read
+        other._execute(describe.copy(), cur._last_params)
+        rows: list[tuple[Any, ...]] = other.fetchall()
+        return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plans: what fakesnow computes from a query's text alone, computed once per text
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """A query as fakesnow transformed it, for later runs of the same text. Its expressions are never handed to
+    fakesnow (which changes what it is given): each run gets copies, so threads share nothing they change."""
+
+    type_id: int
+    transformed: exp.Expr
+    has_placeholder: bool
+    last_sql: str  # the DuckDB SQL fakesnow ran
+    describe: exp.Expr  # its parse of DESCRIBE <last_sql>
+
+
+_PlanKey = tuple[str, str | None, str | None, bool, bool]
+
+
+class PlanCache:
+    """The last `size` plans, least recently used out first; thread-safe.
+
+    Parsing and transforming a statement is ~10 ms of Python (holding the GIL) while its DuckDB run is ~1 ms: a
+    connector that submits the same text many times pays it once. A plan is keyed by all a SELECT's transform
+    reads besides its text: the connection's database and schema, and whether each is set (fakesnow refuses an
+    unqualified table otherwise). Binds are not part of it: a reused plan binds each run's values afresh.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._plans: collections.OrderedDict[_PlanKey, _Plan] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def get(self, key: _PlanKey) -> _Plan | None:
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+                self.hits += 1
+            return plan
+
+    def put(self, key: _PlanKey, plan: _Plan) -> None:
+        with self._lock:
+            self._plans[key] = plan
+            self._plans.move_to_end(key)
+            while len(self._plans) > self._size:
+                self._plans.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._plans)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
+            self.hits = 0
+
+
+#: One for the process: a plan depends only on its key (fakesnow's transforms of a SELECT read no database state).
+PLANS = PlanCache()
+
+
+def _plan_key(conn: FakeSnowflakeConnection, sql: str) -> _PlanKey | None:
+    # A `$` may be a session variable, which fakesnow inlines into the text before parsing: such text is not
+    # planned (nor are connections with fakesnow's no-op patterns, which we never set).
+    if "$" in sql or conn.nop_regexes:
+        return None
+    return (sql, conn.database, conn.schema, conn.database_set, conn.schema_set)
+
+
+def _reusable(expr: exp.Expr, transformed: exp.Expr) -> bool:
+    """Whether fakesnow's transform of this statement depended on its text and the plan key only.
+
+    Only queries: their transforms change no state (SET, USE, CREATE... change the session or the catalog). Not
+    IDENTIFIER(:1) (its table comes from the bind), nor a statement fakesnow marked with an argument of its own
+    (RANDOM(seed), RESULT_SCAN, PUT...: its run does more than execute the DuckDB SQL)."""
+    if not isinstance(expr, (exp.Select, exp.SetOperation)):
+        return False
+    if expr.find(exp.DynamicIdentifier) or any(
+        isinstance(node, exp.Anonymous) and str(node.this).upper() == "IDENTIFIER" for node in expr.walk()
+    ):
+        return False
+    return set(transformed.args) <= set(type(transformed).arg_types)
+
+
+def _run_plan(
+    conn: FakeSnowflakeConnection, plan: _Plan, params: tuple[Any, ...] | dict[str, Any] | None
+) -> StatementResult:
+    """fakesnow's cursor `execute` for a statement already parsed and transformed: its `_execute` of a copy."""
+    cur = conn.cursor()
+    # as fakesnow's `execute` passes server binds: a list (or dict), and none to SQL without placeholders
+    values = params if params is None or isinstance(params, (list, dict)) else list(params)
+    cur._execute(plan.transformed.copy(), values if plan.has_placeholder else None)
+    describe = plan.describe if cur._last_sql == plan.last_sql else _describe_expression(str(cur._last_sql))
+    return _result(conn, cur, plan.type_id, _rowtype(_describe(cur, describe)), None, 0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
