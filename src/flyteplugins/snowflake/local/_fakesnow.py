@@ -18,12 +18,14 @@ What we take from it and why we wrap it:
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import decimal
 import re
 import threading
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
@@ -79,20 +81,103 @@ class _NoResultsCache(dict[str, tuple[Any, ...]]):
 # Connections
 
 
+class PythonGate:
+    """At most `slots` query threads run Python at once; a DuckDB call gives its thread's slot up while it runs.
+
+    Python runs one thread at a time (the GIL), and a thread waiting for it gets it only after others' turns: 64
+    query threads starting at once (sqlglot, fakesnow, Arrow conversion) kept the event loop's thread, which
+    answers every HTTP request, waiting 100-300 ms. Behind this gate they wait on a semaphore instead, so the
+    event loop competes with `slots` of them. DuckDB releases the GIL, so its calls (the statements themselves,
+    however long) do not hold a slot and stay concurrent.
+    """
+
+    def __init__(self, slots: int = 1) -> None:
+        self._slots = threading.Semaphore(slots)
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold a slot for this thread's Python (reentrant: an inner `held` of the same thread is a no-op)."""
+        if getattr(self._local, "held", False):
+            yield
+            return
+        self._slots.acquire()
+        self._local.held = True
+        try:
+            yield
+        finally:
+            self._local.held = False
+            self._slots.release()
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Give this thread's slot (if it holds one) to another thread for a call that releases the GIL."""
+        if not getattr(self._local, "held", False):
+            yield
+            return
+        self._local.held = False
+        self._slots.release()
+        try:
+            yield
+        finally:
+            self._slots.acquire()
+            self._local.held = True
+
+
+class _GatedDuckDB:
+    """A DuckDB connection whose calls that run SQL or fetch rows give up the thread's `PythonGate` slot."""
+
+    def __init__(self, duck: duckdb.DuckDBPyConnection, gate: PythonGate) -> None:
+        self._duck = duck
+        self.gate = gate
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        with self.gate.released():
+            return self._duck.execute(*args, **kwargs)
+
+    def fetchall(self) -> Any:
+        with self.gate.released():
+            return self._duck.fetchall()
+
+    def fetchone(self) -> Any:
+        with self.gate.released():
+            return self._duck.fetchone()
+
+    def to_arrow_table(self) -> Any:
+        with self.gate.released():
+            return self._duck.to_arrow_table()
+
+    def __getattr__(self, name: str) -> Any:  # interrupt, cursor, close, begin, commit, description...
+        return getattr(self._duck, name)
+
+
+def _gated(duck: duckdb.DuckDBPyConnection, gate: PythonGate) -> duckdb.DuckDBPyConnection:
+    return cast(duckdb.DuckDBPyConnection, _GatedDuckDB(duck, gate))
+
+
+def _python_slot(conn: FakeSnowflakeConnection) -> contextlib.AbstractContextManager[None]:
+    """The connection's gate slot, held for a statement's Python (none for a connection we did not make)."""
+    duck: Any = conn._duck_conn
+    return duck.gate.held() if isinstance(duck, _GatedDuckDB) else contextlib.nullcontext()
+
+
 class Database:
     """The shared in-memory DuckDB database, with a fakesnow connection per session or per query."""
 
-    def __init__(self) -> None:
+    def __init__(self, python_slots: int = 1) -> None:
         self._fs = FakeSnow()
         self._fs.results_cache = _NoResultsCache()
         # fakesnow creates a missing database and schema at connect with check-then-create: two logins at once
         # on a fresh server both try, and one fails with "Schema ... already exists".
         self._connect_lock = threading.Lock()
+        self.gate = PythonGate(python_slots)
 
     def connect(self, database: str | None, schema: str | None, autocommit: bool = True) -> FakeSnowflakeConnection:
         """A session's connection (its own DuckDB cursor, so sessions never see each other's rows)."""
         with self._connect_lock:
-            return self._fs.connect(database, schema, autocommit=autocommit)
+            conn = self._fs.connect(database, schema, autocommit=autocommit)
+        conn._duck_conn = _gated(conn._duck_conn, self.gate)
+        return conn
 
     def fork(self, conn: FakeSnowflakeConnection) -> FakeSnowflakeConnection:
         """A connection for one asynchronous query: the session's database, schema and variables, its own cursor.
@@ -100,14 +185,15 @@ class Database:
         Async queries run concurrently, so they cannot share the session's DuckDB cursor. Temporary tables and an
         open transaction of the session are therefore not visible to them (documented approximation).
         """
-        forked = FakeSnowflakeConnection(
-            self._fs.duck_conn.cursor(),
-            self._fs.results_cache,
-            conn.database,
-            conn.schema,
-            create_database=False,
-            create_schema=False,
-        )
+        with self.gate.held():
+            forked = FakeSnowflakeConnection(
+                _gated(self._fs.duck_conn.cursor(), self.gate),
+                self._fs.results_cache,
+                conn.database,
+                conn.schema,
+                create_database=False,
+                create_schema=False,
+            )
         forked.variables = conn.variables
         return forked
 
@@ -358,7 +444,8 @@ def execute(
 ) -> StatementResult:
     """Run one statement on a fakesnow connection. Raises snowflake.connector errors (errno, sqlstate, msg)."""
     try:
-        return _execute(conn, sql, params, batch, describe_only)
+        with _python_slot(conn):
+            return _execute(conn, sql, params, batch, describe_only)
     except SnowflakeError:
         raise
     except duckdb.Error as exc:
