@@ -1,24 +1,35 @@
 """The local Snowflake's cost per HTTP request: its CPU per status check, and the check's latency.
 
     .venv/bin/python benchmarks/emulator_requests.py [--requests 3000] [--rate 250] [--threads 4] [--runs 1]
+    .venv/bin/python benchmarks/emulator_requests.py --waves [--queries 200] [--threads 8] [--hold-ms 3000]
 
 Status checks are what a busy connector sends most (`GET /monitoring/queries/<id>`, about 250 a second under
 `service_load.py`), so they are what this sends: through the real driver, one connection per thread, paced at
 `--rate` a second in all, half for a running query and half for unknown ids. The emulator's CPU is its process's
 utime + stime from /proc before and after, so it counts every thread of the server and nothing of the client.
+
+`--waves` measures the status check's latency while many statements start and finish at once: `--queries`
+asynchronous statements of the same text (`SELECT :1 AS n, 'marker' AS marker`, a numeric bind) from `--threads`
+driver connections, each held `--hold-ms` by the `min_query_ms` knob, so they run in waves of the emulator's 64
+workers. The connections poll their statements (about `--rate` checks a second in all) and read each result when
+it is done, checking the bind came back. A probe in its own process (so the load's threads do not delay it on
+the client side) checks a status every `--probe-ms` and records each latency.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import multiprocessing
 import os
 import platform
 import statistics
 import threading
 import time
 import uuid
+from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
+from typing import Any
 
 import snowflake.connector
 from snowflake.connector import SnowflakeConnection as Connection
@@ -88,15 +99,108 @@ def run(requests: int, rate: float, threads: int) -> dict[str, float]:
     }
 
 
+WAVE_SQL = "SELECT :1 AS n, 'marker' AS marker"
+
+
+def _probe(connect_kwargs: dict[str, Any], every_s: float, pipe: Pipe) -> None:
+    """In its own process: a status check every `every_s` until told to stop; sends back (start, latency) pairs."""
+    conn = snowflake.connector.connect(**connect_kwargs)
+    query_id = str(uuid.uuid4())
+    for _ in range(20):
+        _check(conn, query_id)  # warm
+    pipe.send("ready")
+    samples: list[tuple[float, float]] = []
+    next_at = time.perf_counter()
+    while not pipe.poll():
+        began = time.time()
+        samples.append((began, _check(conn, query_id)))
+        next_at += every_s
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+    conn.close()
+    pipe.send(samples)
+
+
+def _drive(conn: Connection, first: int, count: int, interval: float, failures: list[str]) -> None:
+    """Submit `count` statements, poll them round-robin one check per `interval`, read each result once done."""
+    cur = conn.cursor()
+    pending: dict[str, int] = {}
+    for n in range(first, first + count):
+        cur.execute(WAVE_SQL, (n,), _exec_async=True)
+        pending[str(cur.sfqid)] = n
+    next_at = time.perf_counter()
+    while pending:
+        for query_id, n in list(pending.items()):
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            if conn.is_still_running(conn.get_query_status_throw_if_error(query_id)):
+                continue
+            cur.get_results_from_sfqid(query_id)
+            rows = cur.fetchall()
+            if rows != [(n, "marker")]:
+                failures.append(f"{query_id}: expected {[(n, 'marker')]}, got {rows}")
+            del pending[query_id]
+
+
+def waves(queries: int, threads: int, hold_ms: int, rate: float, probe_ms: float) -> dict[str, float]:
+    with LocalSnowflake(min_query_ms=hold_ms) as sf:
+        kwargs = sf.connect_kwargs(paramstyle="numeric")
+        conns = [snowflake.connector.connect(**kwargs) for _ in range(threads)]
+        spawn = multiprocessing.get_context("spawn")
+        ours, theirs = spawn.Pipe()
+        probe = spawn.Process(target=_probe, args=(kwargs, probe_ms / 1000, theirs))
+        probe.start()
+        ours.recv()
+        time.sleep(1.0)  # a second of quiet checks: the reference
+        quiet_until = time.time()
+        failures: list[str] = []
+        per_thread = queries // threads
+        workers = [
+            threading.Thread(target=_drive, args=(conn, i * per_thread, per_thread, threads / rate, failures))
+            for i, conn in enumerate(conns)
+        ]
+        began = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - began
+        ours.send("stop")
+        samples: list[tuple[float, float]] = ours.recv()
+        probe.join()
+        for conn in conns:
+            conn.close()
+    if failures:
+        raise RuntimeError(f"{len(failures)} wrong results, e.g. {failures[0]}")
+    quiet = sorted(latency for at, latency in samples if at < quiet_until)
+    loaded = sorted(latency for at, latency in samples if at >= quiet_until)
+    return {
+        "quiet_p50_ms": statistics.median(quiet) * 1000,
+        "p50_ms": statistics.median(loaded) * 1000,
+        "p99_ms": loaded[int(len(loaded) * 0.99)] * 1000,
+        "max_ms": loaded[-1] * 1000,
+        "over_50ms": sum(1 for x in loaded if x > 0.05),
+        "checks": len(loaded),
+        "seconds": elapsed,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000, help="status checks per run")
     parser.add_argument("--rate", type=float, default=250.0, help="checks a second, all threads together")
-    parser.add_argument("--threads", type=int, default=4, help="driver connections checking at once")
+    parser.add_argument("--threads", type=int, help="driver connections at once (default 4; --waves: 8)")
     parser.add_argument("--runs", type=int, default=1, help="runs (each with a fresh emulator); medians shown")
+    parser.add_argument("--waves", action="store_true", help="status checks while statements start in waves")
+    parser.add_argument("--queries", type=int, default=200, help="--waves: statements submitted")
+    parser.add_argument("--hold-ms", type=int, default=3000, help="--waves: min_query_ms, each statement's hold")
+    parser.add_argument("--probe-ms", type=float, default=20.0, help="--waves: the probe's interval")
     args = parser.parse_args()
+    if args.waves:
+        main_waves(args)
+        return
 
-    results = [run(args.requests, args.rate, args.threads) for _ in range(args.runs)]
+    threads = args.threads or 4
+    results = [run(args.requests, args.rate, threads) for _ in range(args.runs)]
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in results)
@@ -104,7 +208,7 @@ def main() -> None:
     parser_name = "httptools" if importlib.util.find_spec("httptools") else "h11"  # what the server's uvicorn uses
     print(
         f"Local Snowflake status checks, {platform.python_implementation()} {platform.python_version()}, "
-        f"HTTP parser {parser_name}, {args.requests} checks at {args.rate:.0f}/s from {args.threads} threads, "
+        f"HTTP parser {parser_name}, {args.requests} checks at {args.rate:.0f}/s from {threads} threads, "
         f"median of {args.runs} run(s), load average {os.getloadavg()[0]:.1f}\n"
     )
     print("| measure | value |")
@@ -113,6 +217,30 @@ def main() -> None:
     print(f"| of which in the kernel (sockets, epoll) | {median('kernel_ms'):.2f} ms |")
     print(f"| status check latency, p50 / p99 | {median('p50_ms'):.1f} ms / {median('p99_ms'):.1f} ms |")
     print(f"| checks per second reached | {median('rate'):.0f} /s |")
+
+
+def main_waves(args: argparse.Namespace) -> None:
+    threads = args.threads or 8
+    results = [waves(args.queries, threads, args.hold_ms, args.rate, args.probe_ms) for _ in range(args.runs)]
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in results)
+
+    print(
+        f"Local Snowflake status checks while statements start in waves, {platform.python_implementation()} "
+        f"{platform.python_version()}: {args.queries} async statements from {threads} connections, held "
+        f"{args.hold_ms} ms, polled at {args.rate:.0f}/s; a probe every {args.probe_ms:.0f} ms; median of "
+        f"{args.runs} run(s), load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| probe latency, quiet (before the load), p50 | {median('quiet_p50_ms'):.1f} ms |")
+    print(
+        f"| probe latency under the waves, p50 / p99 / max | "
+        f"{median('p50_ms'):.1f} ms / {median('p99_ms'):.1f} ms / {median('max_ms'):.0f} ms |"
+    )
+    print(f"| probes over 50 ms (of {median('checks'):.0f}) | {median('over_50ms'):.0f} |")
+    print(f"| all statements done in | {median('seconds'):.1f} s |")
 
 
 if __name__ == "__main__":
