@@ -145,4 +145,3 @@ def test_many_connections_submitting_the_same_text_each_get_their_values(sf: Any
     for worker in workers:
         worker.join()
     assert failures == []
-
