@@ -26,6 +26,16 @@ async def connector() -> Any:
 
 
 @pytest.fixture
+def driver_conn(local_snowflake_fresh: Any) -> Iterator[Any]:
+    """A session logged in through the plugin's client (its driver settings), closed after the test."""
+    from flyteplugins.snowflake import _client
+
+    connection = _client.login(local_snowflake_fresh.connect_kwargs(network_timeout=30, login_timeout=5))
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
 def fetch(local_snowflake_fresh: Any) -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
     """Rows of a finished query, read with the plain driver (what a downstream reader would see)."""
     import snowflake.connector

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import snowflake.connector
@@ -20,20 +18,14 @@ from flyteplugins.snowflake import _client
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def conn(local_snowflake_fresh: Any) -> Iterator[Any]:
-    connection = _client.login(local_snowflake_fresh.connect_kwargs(network_timeout=30, login_timeout=5))
-    yield connection
-    connection.close()
-
-
 def test_the_driver_takes_the_shared_timer() -> None:
     # Fails loudly when a driver upgrade renames or drops the hook: submits would start a thread each again.
     _client.preload()
     assert driver_cursor._TrackedQueryCancellationTimer is _client.SharedCancellationTimer
 
 
-def test_submits_start_no_thread_and_leave_nothing_armed(conn, monkeypatch) -> None:
+def test_submits_start_no_thread_and_leave_nothing_armed(driver_conn, monkeypatch) -> None:
+    conn = driver_conn
     _client.submit(conn, "SELECT 1", None, statement_params={})  # the deadlines thread exists from here on
     started: list[str] = []
     original = threading.Thread.start
@@ -49,7 +41,8 @@ def test_submits_start_no_thread_and_leave_nothing_armed(conn, monkeypatch) -> N
     assert _client._DEADLINES.pending() == 0, "every submit disarmed its timer"
 
 
-def test_a_statement_past_its_timeout_is_still_cancelled(conn, local_snowflake_fresh) -> None:
+def test_a_statement_past_its_timeout_is_still_cancelled(driver_conn, local_snowflake_fresh) -> None:
+    conn = driver_conn
     local_snowflake_fresh.configure(min_query_ms=5000)
     started = time.monotonic()
     with pytest.raises(snowflake.connector.errors.ProgrammingError) as caught, conn.cursor() as cur:

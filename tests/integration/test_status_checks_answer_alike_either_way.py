@@ -10,7 +10,6 @@ import gc
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,13 +17,6 @@ import pytest
 from flyteplugins.snowflake import _client
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def conn(local_snowflake_fresh: Any) -> Iterator[Any]:
-    connection = _client.login(local_snowflake_fresh.connect_kwargs(network_timeout=10, login_timeout=5))
-    yield connection
-    connection.close()
 
 
 def _checks() -> dict[str, int]:
@@ -55,7 +47,8 @@ def _wait_for(conn: Any, query_id: str, statuses: set[str]) -> None:
         time.sleep(0.05)
 
 
-def test_running_succeeded_failed_and_unknown_queries_answer_the_same(conn, local_snowflake_fresh, monkeypatch):
+def test_running_succeeded_failed_and_unknown_queries_answer_the_same(driver_conn, local_snowflake_fresh, monkeypatch):
+    conn = driver_conn
     local_snowflake_fresh.configure(min_query_ms=1500)
     running = _client.submit(conn, "SELECT 1", None, statement_params={})
     direct, driver = _both_ways(conn, running, monkeypatch)
@@ -77,7 +70,8 @@ def test_running_succeeded_failed_and_unknown_queries_answer_the_same(conn, loca
     assert _both_ways(conn, unknown, monkeypatch) == (_client.QueryState("NO_DATA"),) * 2
 
 
-def test_http_faults_are_asked_again_through_the_driver(conn, local_snowflake_fresh):
+def test_http_faults_are_asked_again_through_the_driver(driver_conn, local_snowflake_fresh):
+    conn = driver_conn
     query_id = _client.submit(conn, "SELECT 1", None, statement_params={})
     _wait_for(conn, query_id, {"SUCCESS"})
 
@@ -95,7 +89,8 @@ def test_http_faults_are_asked_again_through_the_driver(conn, local_snowflake_fr
     assert _delta(before) == {"direct": 1, "driver": 0}, "a fault must not turn the direct path off"
 
 
-def test_an_expired_token_is_renewed_by_the_driver_and_the_direct_path_follows(conn, local_snowflake_fresh):
+def test_an_expired_token_is_renewed_by_the_driver_and_the_direct_path_follows(driver_conn, local_snowflake_fresh):
+    conn = driver_conn
     query_id = _client.submit(conn, "SELECT 1", None, statement_params={})
     _wait_for(conn, query_id, {"SUCCESS"})
     token = conn.rest.token

@@ -490,18 +490,13 @@ def _task_settings(template: tasks_pb2.TaskTemplate) -> tuple[dict[str, Any], Sn
     once per distinct struct (a replica sees the same few tasks submitted many times). Shared: read only."""
     if not template.HasField("custom"):
         return {}, SnowflakeConfig.from_custom({}), {}
-    key = template.custom.SerializeToString(deterministic=True)
-    cached = _settings.get(key)
-    if cached is None:
+
+    def settings() -> tuple[dict[str, Any], SnowflakeConfig, dict[str, Any]]:
         custom = json_format.MessageToDict(template.custom)
         config = SnowflakeConfig.from_custom(custom)
-        cached = (custom, config, config.to_custom())
-        _settings[key] = cached
-        if len(_settings) > _CACHE_SIZE:
-            _settings.popitem(last=False)
-    else:
-        _settings.move_to_end(key)
-    return cached
+        return custom, config, config.to_custom()
+
+    return _recent(_settings, template.custom.SerializeToString(deterministic=True), settings)
 
 
 #: Statements in a task's SQL (a scan of the text), per distinct text.
@@ -514,15 +509,23 @@ def _config_of(meta: SnowflakeJobMetadata) -> SnowflakeConfig:
     if not meta.config:
         return _legacy_config(meta)
     text = json.dumps(meta.config, sort_keys=True, separators=(",", ":"), default=str)
-    config = _configs.get(text)
-    if config is None:
-        config = SnowflakeConfig.from_custom(meta.config)
-        _configs[text] = config
-        if len(_configs) > _CACHE_SIZE:
-            _configs.popitem(last=False)
+    return _recent(_configs, text, lambda: SnowflakeConfig.from_custom(meta.config))
+
+
+K = TypeVar("K")
+
+
+def _recent(cache: OrderedDict[K, T], key: K, make: Callable[[], T]) -> T:
+    """`cache[key]`, made by `make` on a miss; past `_CACHE_SIZE` entries the least recently used goes."""
+    value = cache.get(key)
+    if value is None:
+        value = make()
+        cache[key] = value
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
     else:
-        _configs.move_to_end(text)
-    return config
+        cache.move_to_end(key)
+    return value
 
 
 def _target_of(config: SnowflakeConfig) -> _Target:
