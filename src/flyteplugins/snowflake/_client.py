@@ -240,10 +240,8 @@ def poll(conn: SnowflakeConnection, query_id: str, timeout: float = POLL_TIMEOUT
             return _query_state(answer)
 
     def _poll() -> QueryState:
-        from urllib.parse import quote
-
         answer = conn.rest.request(  # type: ignore[union-attr]
-            "/monitoring/queries/" + quote(query_id), method="get", client="rest", timeout=int(timeout)
+            "/monitoring/queries/" + urllib.parse.quote(query_id), method="get", client="rest", timeout=int(timeout)
         )
         _count_check("driver")
         return _query_state(answer)

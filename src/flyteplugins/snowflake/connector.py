@@ -172,10 +172,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
                 log_links=links,
             )
         view = describe(state.status, warehouse=config.warehouse, query_id=meta.query_id)
-        elapsed = max(0.0, time.time() - meta.submitted_at) if meta.submitted_at else None
-        info: dict[str, Any] = {"query_id": meta.query_id, "status": state.status}
-        if elapsed is not None:
-            info["elapsed_s"] = round(elapsed, 3)
+        info: dict[str, Any] = {"query_id": meta.query_id, "status": state.status, **_elapsed_info(meta)}
         finished = view.terminal or state.errno is not None
         _metrics.observe_poll(state.status, view.phase, terminal=finished)
         if not finished:
@@ -251,10 +248,8 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
                 log_links=links,
                 custom_info=info,
             )
-        elapsed = max(0.0, time.time() - meta.submitted_at) if meta.submitted_at else None
-        if elapsed is not None:
-            info["elapsed_s"] = round(elapsed, 3)
-        message = view.message if elapsed is None else f"{view.message} in {elapsed:.2f}s"
+        info.update(_elapsed_info(meta))  # at the end of the work, not when the check began
+        message = view.message if "elapsed_s" not in info else f"{view.message} in {info['elapsed_s']:.2f}s"
         return Resource(phase=view.phase, message=message, log_links=links, outputs=outputs, custom_info=info)
 
     async def delete(
@@ -475,6 +470,11 @@ class _Target:
 _CACHE_SIZE = 512
 _configs: OrderedDict[str, SnowflakeConfig] = OrderedDict()
 _targets: OrderedDict[int, tuple[SnowflakeConfig, _Target]] = OrderedDict()
+
+
+def _elapsed_info(meta: SnowflakeJobMetadata) -> dict[str, float]:
+    """`{"elapsed_s": seconds since the submit}`, or nothing for metadata without a submit time."""
+    return {"elapsed_s": round(max(0.0, time.time() - meta.submitted_at), 3)} if meta.submitted_at else {}
 
 
 def _secrets(kwargs: Mapping[str, Any], private_key: str | None, passphrase: str | None) -> dict[str, Any]:
