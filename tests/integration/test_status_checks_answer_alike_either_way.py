@@ -49,8 +49,10 @@ def _wait_for(conn: Any, query_id: str, statuses: set[str]) -> None:
 
 def test_running_succeeded_failed_and_unknown_queries_answer_the_same(driver_conn, local_snowflake_fresh, monkeypatch):
     conn = driver_conn
-    local_snowflake_fresh.configure(min_query_ms=1500)
+    local_snowflake_fresh.configure(min_query_ms=3000)
     running = _client.submit(conn, "SELECT 1", None, statement_params={})
+    # Right after the submit the query may still show NO_DATA or QUEUED: compare both paths once it runs.
+    _wait_for(conn, running, {"RUNNING"})
     direct, driver = _both_ways(conn, running, monkeypatch)
     assert direct == driver
     assert direct.status == "RUNNING"
