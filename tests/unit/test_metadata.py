@@ -42,3 +42,34 @@ def test_metadata_stored_by_the_public_plugin_decodes() -> None:
     assert meta.connection_kwargs == {"role": "ANALYST"}
     assert meta.config == {}
     assert meta.statement_count == 1
+
+
+def test_the_stored_document_is_the_one_flytes_base_class_writes() -> None:
+    # Replicas of another version (and the backend's stored copies) read what this writes, and vice versa.
+    from flyte.connectors import ResourceMeta
+
+    meta = SnowflakeJobMetadata(
+        account="org-acct",
+        user="U",
+        database="DB",
+        schema="PUBLIC",
+        warehouse="WH",
+        query_id="q",
+        has_output=True,
+        connection_kwargs={"role": "ANALYST", "ports": (1, 2)},
+        config={"session_parameters": {"QUERY_TAG": "t"}},
+    )
+    assert meta.encode() == ResourceMeta.encode(meta)
+    assert SnowflakeJobMetadata.decode(ResourceMeta.encode(meta)) == SnowflakeJobMetadata.decode(meta.encode())
+
+
+def test_a_field_written_by_a_newer_version_is_skipped() -> None:
+    document = json.loads(
+        SnowflakeJobMetadata(
+            account="a", user="u", database="d", schema="s", warehouse="w", query_id="q", has_output=False
+        ).encode()
+    )
+    document["written_by_a_later_release"] = {"anything": 1}
+    meta = SnowflakeJobMetadata.decode(json.dumps(document).encode())
+    assert (meta.query_id, meta.account) == ("q", "a")
+    assert "written_by_a_later_release" not in json.loads(meta.encode())

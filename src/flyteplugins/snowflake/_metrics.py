@@ -16,6 +16,8 @@ the default registry on its `--prometheus_port`.
 | `flyte_connector_snowflake_queries_finished_total` | counter | `phase` |
 | `flyte_connector_snowflake_queries_submitted_total` | counter | `outcome` = `accepted` or `rejected` |
 | `flyte_connector_snowflake_history_lookups_total` | counter | `source` = `task`, `pool`, `service` or `none` |
+| `flyte_connector_snowflake_submit_limit` | gauge | (submits allowed at once; see `_admission`) |
+| `flyte_connector_snowflake_submits` | gauge | `state` = `running` or `waiting` |
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from . import _client
+from ._admission import SubmitGate
 from ._pool import Pool
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "QUERY_POLLS",
     "RETRIES",
     "observe_poll",
+    "track_gate",
     "track_pool",
 ]
 
@@ -54,11 +58,17 @@ HISTORY_LOOKUPS = Counter(
 )
 
 _pools: weakref.WeakSet[Pool[Any]] = weakref.WeakSet()
+_gates: weakref.WeakSet[SubmitGate] = weakref.WeakSet()
 
 
 def track_pool(pool: Pool[Any]) -> None:
     """Export this pool's figures (every tracked pool is summed; a collected pool drops out by itself)."""
     _pools.add(pool)
+
+
+def track_gate(gate: SubmitGate) -> None:
+    """Export this submit gate's limit and queue (tracked gates are summed, like pools)."""
+    _gates.add(gate)
 
 
 _PHASE_NAMES = {number: name for name, number in TaskExecution.Phase.items()}
@@ -109,6 +119,16 @@ class _PoolCollector(Collector):
         for path, count in sorted(_client.STATUS_CHECK_PATHS.items()):
             checks.add_metric([path], count)
         yield checks
+        gates = list(_gates)
+        yield GaugeMetricFamily(
+            f"{PREFIX}submit_limit",
+            "Submits allowed at once; below the pool's threads while the event loop falls behind",
+            value=sum(g.limit for g in gates),
+        )
+        submits = GaugeMetricFamily(f"{PREFIX}submits", "Submits in progress and waiting their turn", labels=["state"])
+        submits.add_metric(["running"], sum(g.inside for g in gates))
+        submits.add_metric(["waiting"], sum(g.waiting for g in gates))
+        yield submits
 
 
 REGISTRY.register(_PoolCollector())

@@ -24,6 +24,7 @@ from flyteidl2.core.execution_pb2 import TaskExecution, TaskLog
 from google.protobuf import json_format
 
 from . import _client, _metrics, _observe
+from ._admission import SubmitGate, slow_turn_from_env
 from ._auth import Credentials
 from ._finishing import Finishing, finish_wait_from_env
 from ._links import AccountIdentifier
@@ -69,6 +70,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
     def __init__(self, pool: Pool[Any] | None = None) -> None:
         self._pool: Pool[Any] | None = pool
         self._finishing: Finishing[Resource] = Finishing()
+        self._gate: SubmitGate | None = None
 
     @property
     def pool(self) -> Pool[Any]:
@@ -78,6 +80,14 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             self._pool = Pool.from_settings(PoolSettings.from_env(), keeps_session=_keeps_session)
             _metrics.track_pool(self._pool)
         return self._pool
+
+    @property
+    def gate(self) -> SubmitGate:
+        """How many submits run at once: the pool's thread count, fewer while the event loop falls behind."""
+        if self._gate is None:
+            self._gate = SubmitGate(self.pool.max_workers, slow_turn=slow_turn_from_env())
+            _metrics.track_gate(self._gate)
+        return self._gate
 
     # The public plugin's signature (inputs second, secrets by keyword), kept so callers written for it work;
     # the framework passes everything by keyword, output_prefix included.
@@ -112,7 +122,8 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         )
         try:
             submit = _submission(config, sql, inputs or {}, custom, meta.statement_count, task_template, execution)
-            meta.query_id = await self._run(config, Credentials.from_kwargs(secrets), submit)
+            async with self.gate:
+                meta.query_id = await self._run(config, Credentials.from_kwargs(secrets), submit)
         except SnowflakeTransientError:
             # Nothing was accepted: the backend may safely call create again.
             raise

@@ -1,0 +1,130 @@
+"""Admission of submits: fewer at a time while the event loop falls behind, so status checks stay quick.
+
+One replica's event loop also runs gRPC's intake: it takes in one call at a time, a couple of loop turns each.
+When a burst of CreateTasks keeps the process busy (each submit is a few milliseconds of driver work on a
+thread, competing for the GIL), loop turns grow from well under a millisecond to several, calls queue inside
+gRPC before any handler sees them, and a status check waits behind dozens of creates. Letting fewer submits run
+at once moves that queue here, where waiting costs nothing: the creates are taken in promptly and wait their
+turn, and a GetTask arriving meanwhile no longer waits behind them.
+
+The measure is the loop's turn: how long `await asyncio.sleep(0)` takes. A create measures one turn when it
+arrives, and one when it leaves while others wait (no background task). While turns are slow the limit halves,
+at most once per `window`; while they are quick it grows by one, up to `ceiling`. Under normal load the limit
+stays at the ceiling and nothing waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from types import TracebackType
+
+#: `FLYTE_SNOWFLAKE_SLOW_TURN_MS`: a loop turn longer than this (milliseconds, on average) counts as behind;
+#: 0 turns admission off.
+SLOW_TURN_ENV = "FLYTE_SNOWFLAKE_SLOW_TURN_MS"
+DEFAULT_SLOW_TURN_S = 0.001
+
+
+def slow_turn_from_env(env: dict[str, str] | None = None) -> float:
+    """`FLYTE_SNOWFLAKE_SLOW_TURN_MS` in seconds (0: admission off); unset or empty keeps the default.
+
+    Raises:
+        ValueError: the variable is set to something that is not a number of milliseconds (0 or more).
+    """
+    text = ((os.environ if env is None else env).get(SLOW_TURN_ENV) or "").strip()
+    if not text:
+        return DEFAULT_SLOW_TURN_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{SLOW_TURN_ENV} must be a number of milliseconds (0 or more; 0 turns it off), got {text!r}")
+    return value / 1000
+
+
+class SubmitGate:
+    """An async context manager: at most `limit` submits inside at once, `limit` following the loop's turns.
+
+    Args:
+        ceiling: the most submits at once (the limit under normal load).
+        slow_turn: seconds; a turn average above this lowers the limit. 0 admits everything.
+        window: seconds between two changes of the limit.
+    """
+
+    def __init__(self, ceiling: int, *, slow_turn: float = DEFAULT_SLOW_TURN_S, window: float = 0.05) -> None:
+        self.ceiling = max(1, ceiling)
+        self.limit = self.ceiling
+        self.slow_turn = slow_turn
+        self.window = window
+        self.turn = 0.0  # moving average of measured turns, seconds
+        self._inside = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._changed_at = 0.0
+
+    @property
+    def inside(self) -> int:
+        return self._inside
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def __aenter__(self) -> None:
+        if self.slow_turn <= 0:
+            self._inside += 1
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(0)
+        now = loop.time()
+        self.observe(now - started, now)
+        if self._inside < self.limit and not self._waiting:
+            self._inside += 1
+            return
+        admitted: asyncio.Future[None] = loop.create_future()
+        self._waiting.append(admitted)
+        try:
+            await admitted
+        except asyncio.CancelledError:
+            if admitted.done() and not admitted.cancelled():
+                # Admitted just as the caller gave up: the place goes to the next in line.
+                self._inside -= 1
+                self._admit()
+            else:
+                self._waiting.remove(admitted)
+            raise
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._inside -= 1
+        self._admit()
+        if self.slow_turn > 0 and self._waiting:
+            # Creates waiting here bring no new measurements: the ones leaving take them.
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.sleep(0)
+            now = loop.time()
+            self.observe(now - started, now)
+
+    def observe(self, turn: float, now: float) -> None:
+        """Take in one measured loop turn (seconds) at loop time `now`; adjust the limit at most once a window."""
+        self.turn = turn if self.turn == 0.0 else 0.8 * self.turn + 0.2 * turn
+        if now - self._changed_at < self.window:
+            return
+        if self.turn > self.slow_turn and self.limit > 1:
+            self.limit = max(1, self.limit // 2)
+            self._changed_at = now
+        elif self.turn < self.slow_turn / 2 and self.limit < self.ceiling:
+            self.limit += 1
+            self._changed_at = now
+            self._admit()
+
+    def _admit(self) -> None:
+        while self._waiting and self._inside < self.limit:
+            admitted = self._waiting.popleft()
+            if not admitted.done():
+                admitted.set_result(None)
+                self._inside += 1

@@ -1,0 +1,162 @@
+"""SubmitGate: submits wait their turn only while the event loop falls behind, first come first served."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flyteplugins.snowflake._admission import DEFAULT_SLOW_TURN_S, SLOW_TURN_ENV, SubmitGate, slow_turn_from_env
+
+FROZEN = 1e12  # a window no test outlives: the limit only changes when a test sets it
+
+
+async def _hold(gate: SubmitGate, release: asyncio.Event, order: list[int], n: int) -> None:
+    async with gate:
+        order.append(n)
+        await release.wait()
+
+
+async def _settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def test_under_normal_load_nothing_waits() -> None:
+    async def main() -> None:
+        gate = SubmitGate(8, slow_turn=10.0, window=FROZEN)
+        release, order = asyncio.Event(), []
+        tasks = [asyncio.ensure_future(_hold(gate, release, order, n)) for n in range(8)]
+        await _settle()
+        assert (gate.inside, gate.waiting) == (8, 0)
+        release.set()
+        await asyncio.gather(*tasks)
+        assert gate.inside == 0
+
+    asyncio.run(main())
+
+
+def test_past_the_limit_submits_wait_and_go_in_arrival_order() -> None:
+    async def main() -> None:
+        gate = SubmitGate(8, slow_turn=10.0, window=FROZEN)
+        gate.limit = 2
+        releases = [asyncio.Event() for _ in range(5)]
+        order: list[int] = []
+        tasks = [asyncio.ensure_future(_hold(gate, releases[n], order, n)) for n in range(5)]
+        await _settle()
+        assert (gate.inside, gate.waiting, order) == (2, 3, [0, 1])
+        releases[1].set()
+        await _settle()
+        assert (gate.inside, gate.waiting, order) == (2, 2, [0, 1, 2])
+        for release in releases:
+            release.set()
+        await asyncio.gather(*tasks)
+        assert (gate.inside, gate.waiting, order) == (0, 0, [0, 1, 2, 3, 4])
+
+    asyncio.run(main())
+
+
+def test_slow_turns_halve_the_limit_and_quick_turns_raise_it_by_one_per_window() -> None:
+    gate = SubmitGate(32, slow_turn=0.002, window=0.05)
+    gate.observe(0.010, now=1.0)
+    assert gate.limit == 16
+    gate.observe(0.010, now=1.01)  # within the window: no second change yet
+    assert gate.limit == 16
+    gate.observe(0.010, now=1.1)
+    assert gate.limit == 8
+    for step in range(60):  # the average comes down (halving twice more), then the limit climbs one at a time
+        gate.observe(0.0001, now=2.0 + step * 0.1)
+    assert gate.limit == 32
+    assert gate.turn < 0.001
+
+
+def test_the_limit_never_drops_below_one() -> None:
+    gate = SubmitGate(4, slow_turn=0.001, window=0.0)
+    for step in range(10):
+        gate.observe(1.0, now=float(step))
+    assert gate.limit == 1
+
+
+def test_a_raised_limit_lets_waiting_submits_in() -> None:
+    async def main() -> None:
+        gate = SubmitGate(4, slow_turn=0.002, window=FROZEN)
+        gate.limit = 1
+        release, order = asyncio.Event(), []
+        tasks = [asyncio.ensure_future(_hold(gate, release, order, n)) for n in range(3)]
+        await _settle()
+        assert (gate.inside, gate.waiting) == (1, 2)
+        gate.window = 0.0
+        gate.observe(0.0, now=asyncio.get_running_loop().time())
+        await _settle()
+        assert (gate.limit, gate.inside, gate.waiting) == (2, 2, 1)
+        release.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_waiter_leaves_the_line_and_its_place_goes_on() -> None:
+    async def main() -> None:
+        gate = SubmitGate(4, slow_turn=10.0, window=FROZEN)
+        gate.limit = 1
+        release, order = asyncio.Event(), []
+        first = asyncio.ensure_future(_hold(gate, release, order, 0))
+        second = asyncio.ensure_future(_hold(gate, release, order, 1))
+        third = asyncio.ensure_future(_hold(gate, release, order, 2))
+        await _settle()
+        second.cancel()
+        await _settle()
+        assert (gate.inside, gate.waiting) == (1, 1)
+        release.set()
+        await asyncio.gather(first, third)
+        assert second.cancelled()
+        assert (order, gate.inside, gate.waiting) == ([0, 2], 0, 0)
+
+    asyncio.run(main())
+
+
+def test_a_waiter_cancelled_as_it_is_admitted_hands_its_place_on() -> None:
+    async def main() -> None:
+        gate = SubmitGate(4, slow_turn=10.0, window=FROZEN)
+        gate.limit = 1
+        release, order = asyncio.Event(), []
+        first = asyncio.ensure_future(_hold(gate, release, order, 0))
+        await _settle()
+        second = asyncio.ensure_future(_hold(gate, asyncio.Event(), order, 1))
+        third = asyncio.ensure_future(_hold(gate, release, order, 2))
+        await _settle()
+        release.set()  # `first` leaves and admits `second`, which is cancelled before it runs again
+        asyncio.get_running_loop().call_soon(second.cancel)
+        await asyncio.gather(first, third)
+        assert second.cancelled()
+        assert (order, gate.inside, gate.waiting) == ([0, 2], 0, 0)
+
+    asyncio.run(main())
+
+
+def test_a_slow_turn_of_zero_admits_everything() -> None:
+    async def main() -> None:
+        gate = SubmitGate(1, slow_turn=0.0)
+        gate.limit = 1
+        release, order = asyncio.Event(), []
+        tasks = [asyncio.ensure_future(_hold(gate, release, order, n)) for n in range(5)]
+        await _settle()
+        assert (gate.inside, gate.waiting, gate.turn) == (5, 0, 0.0)
+        release.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [(None, DEFAULT_SLOW_TURN_S), ("", DEFAULT_SLOW_TURN_S), ("0", 0.0), (" 2.5 ", 0.0025)]
+)
+def test_slow_turn_setting(raw: str | None, seconds: float) -> None:
+    env = {} if raw is None else {SLOW_TURN_ENV: raw}
+    assert slow_turn_from_env(env) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("raw", ["fast", "-1", "nan", "inf"])
+def test_a_bad_slow_turn_setting_names_the_variable_and_the_fix(raw: str) -> None:
+    with pytest.raises(ValueError, match=f"{SLOW_TURN_ENV} must be a number of milliseconds.*0 turns it off"):
+        slow_turn_from_env({SLOW_TURN_ENV: raw})
