@@ -289,6 +289,7 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
         # harness (the gRPC client, standing in for the Flyte backend): their CPU bounds what c0 can get.
         "emulator_cpu_s": round(sf_cpu, 1),
         "harness_cpu_s": round(own_cpu, 1),
+        "harness_lag_max_ms": round(max((lag for _, lag in outcome.harness_lag), default=0.0) * 1000, 1),
         "load_1min": [round(load0, 2), round(load1, 2)],
         "latency_ms": args.latency_ms,
         "pool_env": {k: v for k, v in os.environ.items() if k.startswith("FLYTE_SNOWFLAKE_POOL_")},
