@@ -160,3 +160,23 @@ def test_slow_turn_setting(raw: str | None, seconds: float) -> None:
 def test_a_bad_slow_turn_setting_names_the_variable_and_the_fix(raw: str) -> None:
     with pytest.raises(ValueError, match=f"{SLOW_TURN_ENV} must be a number of milliseconds.*0 turns it off"):
         slow_turn_from_env({SLOW_TURN_ENV: raw})
+
+
+def test_a_waiter_cancelled_while_the_line_moves_on_is_skipped() -> None:
+    async def main() -> None:
+        gate = SubmitGate(4, slow_turn=10.0, window=FROZEN)
+        gate.limit = 1
+        release, order = asyncio.Event(), []
+        first = asyncio.ensure_future(_hold(gate, release, order, 0))
+        await _settle()
+        second = asyncio.ensure_future(_hold(gate, release, order, 1))
+        third = asyncio.ensure_future(_hold(gate, release, order, 2))
+        await _settle()
+        release.set()  # `first` leaves before `second` learns it was cancelled: the line skips it
+        second.cancel()
+        await asyncio.gather(first, third)
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert (order, gate.inside, gate.waiting) == ([0, 2], 0, 0)
+
+    asyncio.run(main())

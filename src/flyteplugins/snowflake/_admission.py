@@ -75,15 +75,11 @@ class SubmitGate:
         if self.slow_turn <= 0:
             self._inside += 1
             return
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        await asyncio.sleep(0)
-        now = loop.time()
-        self.observe(now - started, now)
+        await self._measure_turn()
         if self._inside < self.limit and not self._waiting:
             self._inside += 1
             return
-        admitted: asyncio.Future[None] = loop.create_future()
+        admitted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(admitted)
         try:
             await admitted
@@ -92,7 +88,7 @@ class SubmitGate:
                 # Admitted just as the caller gave up: the place goes to the next in line.
                 self._inside -= 1
                 self._admit()
-            else:
+            elif admitted in self._waiting:  # else the line has already moved past it
                 self._waiting.remove(admitted)
             raise
 
@@ -103,11 +99,14 @@ class SubmitGate:
         self._admit()
         if self.slow_turn > 0 and self._waiting:
             # Creates waiting here bring no new measurements: the ones leaving take them.
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            await asyncio.sleep(0)
-            now = loop.time()
-            self.observe(now - started, now)
+            await self._measure_turn()
+
+    async def _measure_turn(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(0)
+        now = loop.time()
+        self.observe(now - started, now)
 
     def observe(self, turn: float, now: float) -> None:
         """Take in one measured loop turn (seconds) at loop time `now`; adjust the limit at most once a window."""
