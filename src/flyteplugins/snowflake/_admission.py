@@ -16,9 +16,10 @@ stays at the ceiling and nothing waits.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import deque
 from types import TracebackType
+
+from ._env import non_negative
 
 #: `FLYTE_SNOWFLAKE_SLOW_TURN_MS`: a loop turn longer than this (milliseconds, on average) counts as behind;
 #: 0 turns admission off.
@@ -32,16 +33,8 @@ def slow_turn_from_env(env: dict[str, str] | None = None) -> float:
     Raises:
         ValueError: the variable is set to something that is not a number of milliseconds (0 or more).
     """
-    text = ((os.environ if env is None else env).get(SLOW_TURN_ENV) or "").strip()
-    if not text:
-        return DEFAULT_SLOW_TURN_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{SLOW_TURN_ENV} must be a number of milliseconds (0 or more; 0 turns it off), got {text!r}")
-    return value / 1000
+    value = non_negative(SLOW_TURN_ENV, "a number of milliseconds (0 or more; 0 turns it off)", env)
+    return DEFAULT_SLOW_TURN_S if value is None else value / 1000
 
 
 class SubmitGate:

@@ -11,10 +11,11 @@ another replica) forgets the job after `KEEP_S`; the other replica starts its ow
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from ._env import non_negative
 
 T = TypeVar("T")
 
@@ -34,16 +35,8 @@ def finish_wait_from_env(environ: dict[str, str] | None = None) -> float:
     Raises:
         ValueError: the variable is set to something that is not a number of seconds.
     """
-    text = ((os.environ if environ is None else environ).get(FINISH_WAIT_ENV) or "").strip()
-    if not text:
-        return DEFAULT_FINISH_WAIT_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{FINISH_WAIT_ENV} must be a number of seconds (0 or more), got {text!r}")
-    return value
+    value = non_negative(FINISH_WAIT_ENV, "a number of seconds (0 or more)", environ)
+    return DEFAULT_FINISH_WAIT_S if value is None else value
 
 
 class Finishing(Generic[T]):
