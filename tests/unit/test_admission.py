@@ -11,6 +11,13 @@ from flyteplugins.snowflake._admission import DEFAULT_SLOW_TURN_S, SLOW_TURN_ENV
 FROZEN = 1e12  # a window no test outlives: the limit only changes when a test sets it
 
 
+def _fixed(limit: int, ceiling: int = 4) -> SubmitGate:
+    """A gate whose turns always count as quick and whose limit stays where the test puts it."""
+    gate = SubmitGate(ceiling, slow_turn=10.0, window=FROZEN)
+    gate.limit = limit
+    return gate
+
+
 async def _hold(gate: SubmitGate, release: asyncio.Event, order: list[int], n: int) -> None:
     async with gate:
         order.append(n)
@@ -24,7 +31,7 @@ async def _settle() -> None:
 
 def test_under_normal_load_nothing_waits() -> None:
     async def main() -> None:
-        gate = SubmitGate(8, slow_turn=10.0, window=FROZEN)
+        gate = _fixed(8, ceiling=8)
         release, order = asyncio.Event(), []
         tasks = [asyncio.ensure_future(_hold(gate, release, order, n)) for n in range(8)]
         await _settle()
@@ -38,8 +45,7 @@ def test_under_normal_load_nothing_waits() -> None:
 
 def test_past_the_limit_submits_wait_and_go_in_arrival_order() -> None:
     async def main() -> None:
-        gate = SubmitGate(8, slow_turn=10.0, window=FROZEN)
-        gate.limit = 2
+        gate = _fixed(2, ceiling=8)
         releases = [asyncio.Event() for _ in range(5)]
         order: list[int] = []
         tasks = [asyncio.ensure_future(_hold(gate, releases[n], order, n)) for n in range(5)]
@@ -97,8 +103,7 @@ def test_a_raised_limit_lets_waiting_submits_in() -> None:
 
 def test_a_cancelled_waiter_leaves_the_line_and_its_place_goes_on() -> None:
     async def main() -> None:
-        gate = SubmitGate(4, slow_turn=10.0, window=FROZEN)
-        gate.limit = 1
+        gate = _fixed(1)
         release, order = asyncio.Event(), []
         first = asyncio.ensure_future(_hold(gate, release, order, 0))
         second = asyncio.ensure_future(_hold(gate, release, order, 1))
@@ -117,8 +122,7 @@ def test_a_cancelled_waiter_leaves_the_line_and_its_place_goes_on() -> None:
 
 def test_a_waiter_cancelled_as_it_is_admitted_hands_its_place_on() -> None:
     async def main() -> None:
-        gate = SubmitGate(4, slow_turn=10.0, window=FROZEN)
-        gate.limit = 1
+        gate = _fixed(1)
         release, order = asyncio.Event(), []
         first = asyncio.ensure_future(_hold(gate, release, order, 0))
         await _settle()
@@ -137,7 +141,6 @@ def test_a_waiter_cancelled_as_it_is_admitted_hands_its_place_on() -> None:
 def test_a_slow_turn_of_zero_admits_everything() -> None:
     async def main() -> None:
         gate = SubmitGate(1, slow_turn=0.0)
-        gate.limit = 1
         release, order = asyncio.Event(), []
         tasks = [asyncio.ensure_future(_hold(gate, release, order, n)) for n in range(5)]
         await _settle()
@@ -164,8 +167,7 @@ def test_a_bad_slow_turn_setting_names_the_variable_and_the_fix(raw: str) -> Non
 
 def test_a_waiter_cancelled_while_the_line_moves_on_is_skipped() -> None:
     async def main() -> None:
-        gate = SubmitGate(4, slow_turn=10.0, window=FROZEN)
-        gate.limit = 1
+        gate = _fixed(1)
         release, order = asyncio.Event(), []
         first = asyncio.ensure_future(_hold(gate, release, order, 0))
         await _settle()

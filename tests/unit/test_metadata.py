@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flyteplugins.snowflake import SnowflakeJobMetadata
 
 
+def _meta(**fields: Any) -> SnowflakeJobMetadata:
+    """Metadata of one query on account org-acct; `fields` set or override the rest."""
+    identity: dict[str, Any] = {
+        "account": "org-acct",
+        "user": "U",
+        "database": "DB",
+        "schema": "PUBLIC",
+        "warehouse": "WH",
+        "query_id": "01b2c3d4-0000-1111-2222-333344445555",
+        "has_output": True,
+    }
+    return SnowflakeJobMetadata(**{**identity, **fields})
+
+
 def test_round_trip_keeps_every_field() -> None:
-    meta = SnowflakeJobMetadata(
-        account="org-acct",
-        user="U",
-        database="DB",
-        schema="PUBLIC",
-        warehouse="WH",
-        query_id="01b2c3d4-0000-1111-2222-333344445555",
-        has_output=True,
+    meta = _meta(
         config={"account": "org-acct", "port": 443, "session_parameters": {"TIMEZONE": "UTC"}},
         secrets={"snowflake_private_key": "SNOWFLAKE_PRIVATE_KEY"},
         statement_count=3,
@@ -48,28 +56,16 @@ def test_the_stored_document_is_the_one_flytes_base_class_writes() -> None:
     # Replicas of another version (and the backend's stored copies) read what this writes, and vice versa.
     from flyte.connectors import ResourceMeta
 
-    meta = SnowflakeJobMetadata(
-        account="org-acct",
-        user="U",
-        database="DB",
-        schema="PUBLIC",
-        warehouse="WH",
-        query_id="q",
-        has_output=True,
-        connection_kwargs={"role": "ANALYST", "ports": (1, 2)},
-        config={"session_parameters": {"QUERY_TAG": "t"}},
+    meta = _meta(
+        connection_kwargs={"role": "ANALYST", "ports": (1, 2)}, config={"session_parameters": {"QUERY_TAG": "t"}}
     )
     assert meta.encode() == ResourceMeta.encode(meta)
     assert SnowflakeJobMetadata.decode(ResourceMeta.encode(meta)) == SnowflakeJobMetadata.decode(meta.encode())
 
 
 def test_a_field_written_by_a_newer_version_is_skipped() -> None:
-    document = json.loads(
-        SnowflakeJobMetadata(
-            account="a", user="u", database="d", schema="s", warehouse="w", query_id="q", has_output=False
-        ).encode()
-    )
+    document = json.loads(_meta(query_id="q").encode())
     document["written_by_a_later_release"] = {"anything": 1}
     meta = SnowflakeJobMetadata.decode(json.dumps(document).encode())
-    assert (meta.query_id, meta.account) == ("q", "a")
+    assert meta == _meta(query_id="q")
     assert "written_by_a_later_release" not in json.loads(meta.encode())
