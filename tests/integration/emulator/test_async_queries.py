@@ -41,10 +41,14 @@ def test_results_attach_from_another_connection(connect: Any, wait_done: Any) ->
 
 
 def test_a_status_poll_does_not_wait_for_a_running_query(sf: Any, connect: Any) -> None:
-    sf.configure(min_query_ms=1500)
+    sf.configure(min_query_ms=3000)
     conn = connect()
     cur = conn.cursor()
     cur.execute_async("select 1")
+    # Right after the submit the query may still show NO_DATA, as on Snowflake: time the polls once it runs.
+    deadline = time.monotonic() + 2.0
+    while conn.get_query_status(cur.sfqid) != QueryStatus.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.005)
     started = time.monotonic()
     for _ in range(5):
         assert conn.get_query_status(cur.sfqid) == QueryStatus.RUNNING
