@@ -7,8 +7,10 @@ connections at once, and check every answer is the one for that run.
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -28,6 +30,62 @@ def test_each_run_gets_its_own_binds_and_their_types(sf: Any, connect: Any) -> N
     for value in values:
         assert cur.execute("select :1 as v, 'marker' as m", [value]).fetchall() == [(value, "marker")]
     assert _plan_hits(sf) >= hits + len(values) - 1, "the same text is planned once"
+
+
+def _run_async(conn: Any, sql: str, params: Any = None) -> tuple[list[Any], list[Any]]:
+    """Submit asynchronously, wait, fetch: the rows and the description (the result's columns and their types)."""
+    cur = conn.cursor()
+    cur.execute(sql, params, _exec_async=True)
+    query_id = cur.sfqid
+    while conn.is_still_running(conn.get_query_status_throw_if_error(query_id)):
+        time.sleep(0.01)
+    cur.get_results_from_sfqid(query_id)
+    return cur.fetchall(), list(cur.description)
+
+
+def test_async_runs_describe_their_result_as_a_fresh_run_does(connect: Any) -> None:
+    # The columns of an asynchronous run of a planned text are kept by the binds' types: each must be what a
+    # synchronous run (described afresh every time) reports for the same value.
+    conn = connect(paramstyle="numeric")
+    values: list[Any] = [
+        1,
+        2**40,
+        -(2**40),
+        2**70,
+        decimal.Decimal("3.25"),
+        decimal.Decimal("123456.789"),
+        "two",
+        None,
+        -7.5,
+        True,
+        b"\x01\x02",
+        dt.date(2024, 2, 29),
+        dt.datetime(2024, 2, 29, 12, 30),
+        dt.datetime(2024, 2, 29, 12, 30, tzinfo=dt.timezone.utc),
+    ]
+    for _ in range(2):  # the second round answers from what the first kept
+        for value in values:
+            sync = conn.cursor()
+            expected_rows = sync.execute("select :1 as v, 'marker' as m", [value]).fetchall()
+            rows, description = _run_async(conn, "select :1 as v, 'marker' as m", [value])
+            assert rows == expected_rows, value
+            assert description == list(sync.description), value
+
+
+def test_async_runs_after_a_table_changed_give_its_new_columns(connect: Any) -> None:
+    conn = connect()
+    cur = conn.cursor()
+    cur.execute("create or replace table plans_async_change (a int)")
+    cur.execute("insert into plans_async_change values (1)")
+    for _ in range(2):
+        rows, description = _run_async(conn, "select * from plans_async_change")
+        assert rows == [(1,)]
+        assert [(d.name, d.type_code) for d in description] == [("A", 0)]  # FIXED
+    cur.execute("create or replace table plans_async_change (a varchar, b double)")
+    cur.execute("insert into plans_async_change values ('one', 1.5)")
+    rows, description = _run_async(conn, "select * from plans_async_change")
+    assert rows == [("one", 1.5)]
+    assert [(d.name, d.type_code) for d in description] == [("A", 2), ("B", 1)]  # TEXT, REAL
 
 
 def test_the_same_text_in_two_schemas_reads_each_schemas_table(connect: Any) -> None:

@@ -189,12 +189,22 @@ class Database:
             forked = FakeSnowflakeConnection(
                 _gated(self._fs.duck_conn.cursor(), self.gate),
                 self._fs.results_cache,
-                conn.database,
-                conn.schema,
+                None,  # no names: fakesnow would look each up in information_schema (~1 ms per query)
+                None,
                 create_database=False,
                 create_schema=False,
             )
+            # The session's own names and what fakesnow found of them at its login, set as fakesnow sets them.
+            forked.database, forked._schema = conn.database, conn._schema
+            forked.database_set, forked.schema_set = conn.database_set, conn.schema_set
+            if conn.database_set:
+                schema = conn._schema if conn.schema_set else "main"
+                try:
+                    forked._duck_conn.execute(f"SET schema='{conn.database}.{schema}'")
+                except duckdb.Error:  # dropped since the login: as fakesnow, leave the names unset
+                    forked.database_set = forked.schema_set = False
         forked.variables = conn.variables
+        forked.is_fork = True  # type: ignore[attr-defined]
         return forked
 
     def close(self) -> None:
@@ -464,6 +474,23 @@ def _execute(
     if plan is not None:
         return _run_plan(conn, plan, params)
     expr = dialect.parse_one(sql)
+    if isinstance(expr, (exp.Select, exp.SetOperation)):
+        return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
+    try:
+        return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
+    finally:
+        CATALOG.changed()  # it may have created, altered or dropped what later queries read
+
+
+def _execute_parsed(
+    conn: FakeSnowflakeConnection,
+    sql: str,
+    expr: exp.Expr,
+    key: _PlanKey | None,
+    params: tuple[Any, ...] | dict[str, Any] | None,
+    batch: list[tuple[Any, ...]] | None,
+    describe_only: bool,
+) -> StatementResult:
     type_id = statement_type.statement_type_id(expr)
     cur = conn.cursor()
     if describe_only and (described := cur._describe_only(sql)) is not None:
@@ -551,6 +578,11 @@ class _Plan:
     has_placeholder: bool
     last_sql: str  # the DuckDB SQL fakesnow ran
     describe: exp.Expr  # its parse of DESCRIBE <last_sql>
+    #: The result's columns for an asynchronous query, by the binds' types and the catalog's generation (see
+    #: `_plan_rowtype`).
+    rowtypes: dict[tuple[int, tuple[Any, ...]], list[dict[str, Any]]] = dataclasses.field(
+        default_factory=dict, compare=False
+    )
 
 
 _PlanKey = tuple[str, str | None, str | None, bool, bool]
@@ -627,12 +659,80 @@ def _run_plan(
     conn: FakeSnowflakeConnection, plan: _Plan, params: tuple[Any, ...] | dict[str, Any] | None
 ) -> StatementResult:
     """fakesnow's cursor `execute` for a statement already parsed and transformed: its `_execute` of a copy."""
+    generation = CATALOG.generation  # before the run: a change of the catalog meanwhile makes a new one
     cur = conn.cursor()
     # as fakesnow's `execute` passes server binds: a list (or dict), and none to SQL without placeholders
     values = params if params is None or isinstance(params, (list, dict)) else list(params)
     cur._execute(plan.transformed.copy(), values if plan.has_placeholder else None)
-    describe = plan.describe if cur._last_sql == plan.last_sql else _describe_expression(str(cur._last_sql))
-    return _result(conn, cur, plan.type_id, _rowtype(_describe(cur, describe)), None, 0)
+    return _result(conn, cur, plan.type_id, _plan_rowtype(conn, cur, plan, params, generation), None, 0)
+
+
+def _plan_rowtype(
+    conn: FakeSnowflakeConnection,
+    cur: Any,
+    plan: _Plan,
+    params: tuple[Any, ...] | dict[str, Any] | None,
+    generation: int,
+) -> list[dict[str, Any]]:
+    """The result's columns: DuckDB's DESCRIBE of what ran, kept on the plan for asynchronous queries.
+
+    The DESCRIBE is a statement of its own through fakesnow (~2.5 ms of Python); a connector that submits one
+    text many times asks it the same question each time. Its answer depends on the text (the plan), the catalog
+    (the tables' columns: `CATALOG.generation` moves on with every statement that is not a query) and the binds'
+    types, which DuckDB infers from their values (an int's size, a decimal's digits). Only for the connections
+    of asynchronous queries, which see no session's temporary tables, so the answer is the same for all of them.
+    """
+    if cur._last_sql != plan.last_sql:
+        return _rowtype(_describe(cur, _describe_expression(str(cur._last_sql))))
+    binds = _bind_types(params) if getattr(conn, "is_fork", False) else None
+    if binds is None:
+        return _rowtype(_describe(cur, plan.describe))
+    key = (generation, binds)
+    rowtype = plan.rowtypes.get(key)
+    if rowtype is None:
+        rowtype = _rowtype(_describe(cur, plan.describe))
+        if len(plan.rowtypes) >= 64:
+            plan.rowtypes.clear()
+        plan.rowtypes[key] = rowtype
+    return [dict(column) for column in rowtype]
+
+
+def _bind_types(params: tuple[Any, ...] | dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """What of the binds DuckDB's DESCRIBE depends on (None: a bind this does not know; describe each time)."""
+    if params is None:
+        return ()
+    items = params.items() if isinstance(params, dict) else enumerate(params)
+    out: list[Any] = []
+    for name, value in items:
+        kind = type(value)
+        if value is None or kind in (bool, float, str, bytes, dt.date, dt.time):
+            out.append((name, kind))
+        elif kind is int:
+            out.append((name, kind, value < 0, value.bit_length()))  # INTEGER, BIGINT, HUGEINT... by size
+        elif kind is decimal.Decimal:
+            _sign, digits, exponent = value.as_tuple()
+            out.append((name, kind, len(digits), exponent))  # DECIMAL(width, scale)
+        elif kind is dt.datetime:
+            out.append((name, kind, value.tzinfo is None))  # TIMESTAMP or TIMESTAMP WITH TIME ZONE
+        else:
+            return None
+    return tuple(out)
+
+
+class Catalog:
+    """A counter that moves on each time a statement that may change tables or views has run."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._lock = threading.Lock()
+
+    def changed(self) -> None:
+        with self._lock:
+            self.generation += 1
+
+
+#: One for the process, like `PLANS`.
+CATALOG = Catalog()
 
 
 # ---------------------------------------------------------------------------------------------------------------
