@@ -158,12 +158,14 @@ def waves(queries: int, threads: int, hold_ms: int, rate: float, probe_ms: float
             threading.Thread(target=_drive, args=(conn, i * per_thread, per_thread, threads / rate, failures))
             for i, conn in enumerate(conns)
         ]
-        began = time.perf_counter()
+        assert sf.pid is not None
+        (user0, system0), began = _cpu_seconds(sf.pid), time.perf_counter()
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
         elapsed = time.perf_counter() - began
+        user1, system1 = _cpu_seconds(sf.pid)
         ours.send("stop")
         samples: list[tuple[float, float]] = ours.recv()
         probe.join()
@@ -181,6 +183,8 @@ def waves(queries: int, threads: int, hold_ms: int, rate: float, probe_ms: float
         "over_50ms": sum(1 for x in loaded if x > 0.05),
         "checks": len(loaded),
         "seconds": elapsed,
+        # everything the server did for one statement: its submit, its run, its share of the checks, its result
+        "cpu_per_statement_ms": (user1 - user0 + system1 - system0) / queries * 1000,
     }
 
 
@@ -241,6 +245,7 @@ def main_waves(args: argparse.Namespace) -> None:
     )
     print(f"| probes over 50 ms (of {median('checks'):.0f}) | {median('over_50ms'):.0f} |")
     print(f"| all statements done in | {median('seconds'):.1f} s |")
+    print(f"| emulator CPU per statement (submit, run, checks, result) | {median('cpu_per_statement_ms'):.1f} ms |")
 
 
 if __name__ == "__main__":
