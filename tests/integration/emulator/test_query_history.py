@@ -114,3 +114,61 @@ def test_admin_view_of_history(sf: Any, connect: Any) -> None:
     cur.execute("select 5", _statement_params={"QUERY_TAG": "admin-view"})
     (entry,) = sf.query_history(cur.sfqid)
     assert (entry.status, entry.rows_produced, entry.query_tag) == ("SUCCESS", 1, "admin-view")
+
+
+# A look-up by query id builds that query's row only (the emulator keeps the id the WHERE requires); these check
+# the answers stay those of the whole statement.
+
+_BY_ID_LIMITED = (
+    "select query_id from table(information_schema.query_history(result_limit => {limit})) where query_id = {value}"
+)
+
+
+@pytest.mark.parametrize(
+    ("where", "keeps_one_row"),
+    [
+        ("where query_id = :1", True),
+        ("h where h.query_id = :1 and 1 = 1", True),
+        ("where :1 = query_id", True),
+        ("where query_id = :1 or 1 = 1", False),
+        ("where query_id = :2 and user_name = :1", True),
+        ("h where x.query_id = :1", False),
+    ],
+)
+def test_what_a_history_statement_requires_of_query_id(where: str, keeps_one_row: bool) -> None:
+    from flyteplugins.snowflake.local import _fakesnow as fs
+
+    sql = f"select * from table(information_schema.query_history()) {where}"
+    classified = fs.classify(sql)
+    assert classified.kind == "history"
+    assert (classified.query_id is not None) == keeps_one_row, classified.query_id
+
+
+def test_result_limit_applies_before_the_query_id(connect: Any) -> None:
+    # Snowflake takes the latest RESULT_LIMIT queries, then the WHERE: an older query is not found.
+    conn = connect(paramstyle="qmark")
+    cur = conn.cursor()
+    cur.execute("select 'older'")
+    older = cur.sfqid
+    cur.execute("select 'newer'")
+    newer = cur.sfqid
+    reader = conn.cursor()
+    # the latest two: this statement itself (running) and `newer`
+    assert reader.execute(_BY_ID_LIMITED.format(limit=2, value="?"), [newer]).fetchall() == [(newer,)]
+    assert reader.execute(_BY_ID_LIMITED.format(limit=2, value="?"), [older]).fetchall() == []
+    assert reader.execute(_BY_ID_LIMITED.format(limit=100, value=f"'{older}'")).fetchall() == [(older,)]
+
+
+def test_the_rest_of_the_condition_still_applies(connect: Any) -> None:
+    conn = connect(paramstyle="qmark")
+    cur = conn.cursor()
+    cur.execute("select 'one'")
+    one = cur.sfqid
+    cur.execute("select 'two'")
+    two = cur.sfqid
+    reader = conn.cursor()
+    history = "select query_id from table(information_schema.query_history()) "
+    failed = reader.execute(history + "where query_id = ? and execution_status = 'FAILED_WITH_ERROR'", [one])
+    assert failed.fetchall() == []
+    either = reader.execute(history + "where query_id = ? or query_id = ? order by start_time", [one, two])
+    assert either.fetchall() == [(one,), (two,)]

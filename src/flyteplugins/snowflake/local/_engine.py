@@ -542,7 +542,13 @@ class Engine:
         elif classified.arg == "QUERY_HISTORY_BY_WAREHOUSE":
             warehouse = options.get("WAREHOUSE_NAME", session.warehouse or "").upper()
             records = [r for r in records if (r.session.warehouse or "").upper() == warehouse]
-        rows = [r.history_row() for r in sorted(records, key=lambda r: r.submitted, reverse=True)[:limit]]
+        latest = sorted(records, key=lambda r: r.submitted, reverse=True)[:limit]
+        wanted_id = fs.history_filter(classified, params)
+        if wanted_id is not None:
+            # The statement's WHERE keeps this query's row only: the other rows need not be built (DuckDB still
+            # applies the whole condition below).
+            latest = [r for r in latest if r.query_id == wanted_id]
+        rows = [r.history_row() for r in latest]
         table = pa.Table.from_pylist(rows, schema=HISTORY_SCHEMA)
         out = fs.run_on_table(classified.duckdb_sql, "QUERY_HISTORY", table, params)
         return fs.result_from_arrow(out)
