@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/emulator_requests.py [--requests 3000] [--rate 250] [--threads 4] [--runs 1]
     .venv/bin/python benchmarks/emulator_requests.py --waves [--queries 200] [--threads 8] [--hold-ms 3000]
+    .venv/bin/python benchmarks/emulator_requests.py --history [--queries 1000] [--lookups 40]
 
 Status checks are what a busy connector sends most (`GET /monitoring/queries/<id>`, about 250 a second under
 `service_load.py`), so they are what this sends: through the real driver, one connection per thread, paced at
@@ -14,6 +15,10 @@ driver connections, each held `--hold-ms` by the `min_query_ms` knob, so they ru
 workers. The connections poll their statements (about `--rate` checks a second in all) and read each result when
 it is done, checking the bind came back. A probe in its own process (so the load's threads do not delay it on
 the client side) checks a status every `--probe-ms` and records each latency.
+
+`--history` measures what the connector's figures cost the emulator: `--queries` statements in the history,
+then `--lookups` reads of one query's row each, with the statement the connector sends
+(`INFORMATION_SCHEMA.QUERY_HISTORY_BY_USER(...) WHERE QUERY_ID = :1`).
 """
 
 from __future__ import annotations
@@ -188,6 +193,52 @@ def waves(queries: int, threads: int, hold_ms: int, rate: float, probe_ms: float
     }
 
 
+def history(queries: int, lookups: int) -> dict[str, float]:
+    """The emulator's CPU for one look-up of a query's history row, as the connector reads figures, with
+    `queries` queries in the history."""
+    from flyteplugins.snowflake import _observe
+    from flyteplugins.snowflake.metadata import SnowflakeJobMetadata
+
+    with LocalSnowflake() as sf:
+        assert sf.pid is not None
+        conn = snowflake.connector.connect(**sf.connect_kwargs(paramstyle="numeric"))
+        cur = conn.cursor()
+        submitted = time.time()
+        ids = []
+        for n in range(queries):
+            cur.execute(WAVE_SQL, (n,), _exec_async=True)
+            ids.append(str(cur.sfqid))
+        while conn.is_still_running(conn.get_query_status(ids[-1])):
+            time.sleep(0.05)
+        metas = [
+            SnowflakeJobMetadata(
+                "local", "FLYTE", "FLYTE", "PUBLIC", "LOCAL_WH", query_id, False, submitted_at=submitted
+            )
+            for query_id in ids[-lookups:]
+        ]
+        _observe.read_history(conn, metas[0], user=None)  # warm
+        (user0, system0), began = _cpu_seconds(sf.pid), time.perf_counter()
+        for meta in metas:
+            if _observe.read_history(conn, meta, user=None) is None:
+                raise RuntimeError(f"no history row for {meta.query_id}")
+        (user1, system1), elapsed = _cpu_seconds(sf.pid), time.perf_counter() - began
+        conn.close()
+    return {"cpu_ms": (user1 - user0 + system1 - system0) / lookups * 1000, "wall_ms": elapsed / lookups * 1000}
+
+
+def main_history(args: argparse.Namespace) -> None:
+    results = [history(args.queries, args.lookups) for _ in range(args.runs)]
+    print(
+        f"Local Snowflake query-history look-ups (the connector's statement, one query id each), "
+        f"{args.queries} queries in the history, {args.lookups} look-ups, median of {args.runs} run(s), "
+        f"load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| emulator CPU per look-up | {statistics.median(r['cpu_ms'] for r in results):.1f} ms |")
+    print(f"| look-up round trip | {statistics.median(r['wall_ms'] for r in results):.1f} ms |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000, help="status checks per run")
@@ -195,12 +246,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="driver connections at once (default 4; --waves: 8)")
     parser.add_argument("--runs", type=int, default=1, help="runs (each with a fresh emulator); medians shown")
     parser.add_argument("--waves", action="store_true", help="status checks while statements start in waves")
-    parser.add_argument("--queries", type=int, default=200, help="--waves: statements submitted")
+    parser.add_argument(
+        "--queries", type=int, default=200, help="--waves: statements submitted; --history: queries in the history"
+    )
     parser.add_argument("--hold-ms", type=int, default=3000, help="--waves: min_query_ms, each statement's hold")
     parser.add_argument("--probe-ms", type=float, default=20.0, help="--waves: the probe's interval")
+    parser.add_argument("--history", action="store_true", help="the emulator's CPU per query-history look-up")
+    parser.add_argument("--lookups", type=int, default=40, help="--history: look-ups measured")
     args = parser.parse_args()
     if args.waves:
         main_waves(args)
+        return
+    if args.history:
+        main_history(args)
         return
 
     threads = args.threads or 4
