@@ -76,8 +76,9 @@ def _skip_environment_lookups(conn: SnowflakeConnection) -> None:
 
     The driver sends every request (submits, results, SQL, renewals) through `requests` sessions that trust the
     environment: each request reads every environment variable, twice, looking for proxy settings, and stats a
-    netrc file. That was a third of a submit's CPU with 36 variables (3.0 -> 2.0 ms; a Kubernetes pod has
-    hundreds). When no proxy or CA-bundle variable is set and there is no netrc file, reading them finds nothing,
+    netrc file. With 36 variables that was ~0.8 ms of the ~5 ms of CPU a CreateTask costs the service
+    (`benchmarks/create_cost.py`); a Kubernetes pod has hundreds of them. When no proxy or CA-bundle variable is
+    set and there is no netrc file, reading them finds nothing,
     so the session's `requests` sessions stop looking (`trust_env = False`). Otherwise, or behind a proxy the
     connection names itself, or with a session manager we do not know, nothing changes. The environment is read
     at login: a proxy set later in the process's life applies to sessions logged in after it.
