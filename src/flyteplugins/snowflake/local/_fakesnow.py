@@ -475,12 +475,12 @@ def _execute(
     if plan is not None:
         return _run_plan(conn, plan, params)
     expr = dialect.parse_one(sql)
-    if isinstance(expr, (exp.Select, exp.SetOperation)):
-        return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
+    query = isinstance(expr, (exp.Select, exp.SetOperation))
     try:
         return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
     finally:
-        CATALOG.changed()  # it may have created, altered or dropped what later queries read
+        if not query:
+            CATALOG.changed()  # it may have created, altered or dropped what later queries read
 
 
 def _execute_parsed(
@@ -773,8 +773,9 @@ def _classify_uncached(sql: str) -> Classified:
     return _classify(expr) or Classified("sql")
 
 
-#: The same text is classified once (~10 ms of sqlglot for a history look-up's SELECT): a connector reading
-#: many queries' figures sends texts that differ only in the query id, which is a bind.
+#: The same text is classified once (a history look-up's SELECT is ~2 ms of sqlglot): the connector's look-ups
+#: bind the query id, and their text differs only in the second their range starts from, so look-ups of the
+#: queries submitted within one second share it.
 _classify_text = functools.lru_cache(maxsize=256)(_classify_uncached)
 
 
