@@ -11,7 +11,6 @@ proxy or CA-bundle variable, no netrc file: `_client._skip_environment_lookups`)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -21,15 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
 from c0_harness import Backend, ConnectorService, literal_inputs, snowflake_task, template_of
 
+from flyteplugins.snowflake import _client
 from flyteplugins.snowflake.local import LocalSnowflake
+from service_load import _cpu_seconds
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 WARM_UP = 20
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def main() -> None:
@@ -53,14 +48,7 @@ def main() -> None:
             cpu, wall = _cpu_seconds(service.process.pid) - cpu0, time.perf_counter() - began
         finally:
             service.stop()
-    lookups = (
-        "skipped"
-        if not any(
-            name.lower().endswith("_proxy") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
-            for name in os.environ
-        )
-        else "kept (a proxy or CA-bundle variable is set)"
-    )
+    lookups = "kept (a proxy, CA-bundle or netrc setting)" if _client._environment_matters() else "skipped"
     print(
         f"{args.creates} CreateTasks from {args.threads} threads: c0 CPU {cpu * 1000 / args.creates:.2f} ms per "
         f"create, {args.creates / wall:.0f} creates/s; environment look-ups {lookups}"
