@@ -144,14 +144,20 @@ def test_what_a_history_statement_requires_of_query_id(where: str, keeps_one_row
     assert (classified.query_id is not None) == keeps_one_row, classified.query_id
 
 
+def _two_queries(conn: Any) -> tuple[str, str]:
+    """Run two statements, one after the other; their query ids, the older first."""
+    cur = conn.cursor()
+    ids = []
+    for text in ("select 'first'", "select 'second'"):
+        cur.execute(text)
+        ids.append(cur.sfqid)
+    return ids[0], ids[1]
+
+
 def test_result_limit_applies_before_the_query_id(connect: Any) -> None:
     # Snowflake takes the latest RESULT_LIMIT queries, then the WHERE: an older query is not found.
     conn = connect(paramstyle="qmark")
-    cur = conn.cursor()
-    cur.execute("select 'older'")
-    older = cur.sfqid
-    cur.execute("select 'newer'")
-    newer = cur.sfqid
+    older, newer = _two_queries(conn)
     reader = conn.cursor()
     # the latest two: this statement itself (running) and `newer`
     assert reader.execute(_BY_ID_LIMITED.format(limit=2, value="?"), [newer]).fetchall() == [(newer,)]
@@ -161,11 +167,7 @@ def test_result_limit_applies_before_the_query_id(connect: Any) -> None:
 
 def test_the_rest_of_the_condition_still_applies(connect: Any) -> None:
     conn = connect(paramstyle="qmark")
-    cur = conn.cursor()
-    cur.execute("select 'one'")
-    one = cur.sfqid
-    cur.execute("select 'two'")
-    two = cur.sfqid
+    one, two = _two_queries(conn)
     reader = conn.cursor()
     history = "select query_id from table(information_schema.query_history()) "
     failed = reader.execute(history + "where query_id = ? and execution_status = 'FAILED_WITH_ERROR'", [one])
