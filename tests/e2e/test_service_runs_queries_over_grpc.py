@@ -148,7 +148,12 @@ def test_prometheus_shows_the_frameworks_metrics_and_ours(service, emulator) -> 
     # The submit gate: the task's submit has left it; the limit is the pool's 32 threads or, on a busy
     # machine where the create found the event loop slow, lower but never below one.
     figures = dict(
-        re.findall(r'^flyte_connector_snowflake_(submit_limit|submits\{state="\w+"\}) ([0-9.e+]+)$', scraped, re.M)
+        re.findall(
+            r'^flyte_connector_snowflake_(submit_limit|submit_spacing_seconds|submits\{state="\w+"\}) ([0-9.e+-]+)$',
+            scraped,
+            re.M,
+        )
     )
     assert float(figures['submits{state="running"}']) == 0 and float(figures['submits{state="waiting"}']) == 0
     assert 1 <= float(figures["submit_limit"]) <= 32, figures
+    assert 0 <= float(figures["submit_spacing_seconds"]) <= 0.02, figures

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -182,3 +183,60 @@ def test_a_waiter_cancelled_while_the_line_moves_on_is_skipped() -> None:
         assert (order, gate.inside, gate.waiting) == ([0, 2], 0, 0)
 
     asyncio.run(main())
+
+
+def test_when_one_submit_at_a_time_is_still_too_many_they_are_spaced_out_then_let_go_again() -> None:
+    gate = SubmitGate(4, slow_turn=0.002, window=0.05, max_spacing=0.016)
+    now = 1.0
+    seen = []
+    for _ in range(8):
+        gate.observe(0.010, now=now)
+        seen.append((gate.limit, gate.spacing))
+        now += 0.1
+    assert seen == [
+        (2, 0.0),
+        (1, 0.0),
+        (1, 0.001),
+        (1, 0.002),
+        (1, 0.004),
+        (1, 0.008),
+        (1, 0.016),
+        (1, 0.016),  # never past max_spacing
+    ]
+    seen = []
+    for _ in range(40):  # quick turns: the average comes down, spacing halves away, then the limit climbs
+        gate.observe(0.0, now=now)
+        seen.append((gate.limit, gate.spacing))
+        now += 0.1
+    spacings = [spacing for limit, spacing in seen if limit == 1]
+    assert spacings == sorted(spacings, reverse=True) and spacings[-1] == 0.0
+    assert seen[-1] == (4, 0.0)
+
+
+def test_spaced_submits_go_in_one_per_spacing_even_with_nobody_inside() -> None:
+    async def main() -> None:
+        gate = SubmitGate(4, slow_turn=10.0, window=FROZEN)
+        gate.limit, gate.spacing = 4, 0.05
+        loop = asyncio.get_running_loop()
+        entered: list[float] = []
+
+        async def submit() -> None:
+            async with gate:
+                entered.append(loop.time())
+
+        began = loop.time()
+        await asyncio.wait_for(asyncio.gather(*(submit() for _ in range(4))), timeout=5)  # a lost timer hangs
+        gaps = [later - earlier for earlier, later in itertools.pairwise(entered)]
+        # The first goes in at once; each other one waits for the timer, with the gate empty meanwhile.
+        assert entered[0] - began < 0.04
+        assert len(gaps) == 3 and all(gap >= 0.045 for gap in gaps), gaps
+        assert (gate.inside, gate.waiting) == (0, 0)
+
+    asyncio.run(main())
+
+
+def test_without_spacing_a_max_spacing_of_zero_keeps_the_limit_at_one() -> None:
+    gate = SubmitGate(2, slow_turn=0.001, window=0.0, max_spacing=0.0)
+    for step in range(10):
+        gate.observe(1.0, now=float(step))
+    assert (gate.limit, gate.spacing) == (1, 0.0)

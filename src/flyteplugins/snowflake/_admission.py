@@ -11,6 +11,12 @@ The measure is the loop's turn: how long `await asyncio.sleep(0)` takes. A creat
 arrives, and one when it leaves while others wait (no background task). While turns are slow the limit halves,
 at most once per `window`; while they are quick it grows by one, up to `ceiling`. Under normal load the limit
 stays at the ceiling and nothing waits.
+
+One submit at a time can still be too many: a local submit takes ~3 ms, so ~300 creates a second would pass,
+and each costs the process ~5 ms of CPU around the submit (gRPC, flyte's input conversion). So once the limit
+is 1 and turns stay slow, submits are also spaced out: 1 ms apart, doubling per window up to `max_spacing`
+(20 ms: 50 a second). Quick turns halve the spacing away before the limit climbs again. With a distant
+Snowflake, submits wait on the network, turns stay quick, and none of this happens.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from ._env import non_negative
 #: 0 turns admission off.
 SLOW_TURN_ENV = "FLYTE_SNOWFLAKE_SLOW_TURN_MS"
 DEFAULT_SLOW_TURN_S = 0.001
+#: The longest wait between two submits let in while the loop stays behind with one submit at a time.
+DEFAULT_MAX_SPACING_S = 0.02
+#: The first spacing once one submit at a time is not enough; it doubles per window while turns stay slow.
+MIN_SPACING_S = 0.001
 
 
 def slow_turn_from_env(env: dict[str, str] | None = None) -> float:
@@ -43,18 +53,31 @@ class SubmitGate:
     Args:
         ceiling: the most submits at once (the limit under normal load).
         slow_turn: seconds; a turn average above this lowers the limit. 0 admits everything.
-        window: seconds between two changes of the limit.
+        window: seconds between two changes of the limit (or of the spacing).
+        max_spacing: the longest wait between two admissions once the limit is 1; 0 never spaces them.
     """
 
-    def __init__(self, ceiling: int, *, slow_turn: float = DEFAULT_SLOW_TURN_S, window: float = 0.05) -> None:
+    def __init__(
+        self,
+        ceiling: int,
+        *,
+        slow_turn: float = DEFAULT_SLOW_TURN_S,
+        window: float = 0.05,
+        max_spacing: float = DEFAULT_MAX_SPACING_S,
+    ) -> None:
         self.ceiling = max(1, ceiling)
         self.limit = self.ceiling
         self.slow_turn = slow_turn
         self.window = window
         self.turn = 0.0  # moving average of measured turns, seconds
+        self.spacing = 0.0  # seconds between two admissions while the limit is 1 and turns stay slow
+        self.max_spacing = max_spacing
         self._inside = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._changed_at = 0.0
+        self._next_at = 0.0  # loop time before which no waiting submit is let in (while spacing > 0)
+        self._timer: asyncio.TimerHandle | None = None  # lets the next waiter in once spacing allows
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def inside(self) -> int:
@@ -69,11 +92,12 @@ class SubmitGate:
             self._inside += 1
             return
         await self._measure_turn()
-        if self._inside < self.limit and not self._waiting:
+        if self._inside < self.limit and not self._waiting and self._spaced():
             self._inside += 1
             return
         admitted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(admitted)
+        self._admit()  # sets the timer when only spacing holds it back
         try:
             await admitted
         except asyncio.CancelledError:
@@ -106,16 +130,44 @@ class SubmitGate:
         self.turn = turn if self.turn == 0.0 else 0.8 * self.turn + 0.2 * turn
         if now - self._changed_at < self.window:
             return
-        if self.turn > self.slow_turn and self.limit > 1:
-            self.limit = max(1, self.limit // 2)
-            self._changed_at = now
-        elif self.turn < self.slow_turn / 2 and self.limit < self.ceiling:
-            self.limit += 1
-            self._changed_at = now
-            self._admit()
+        if self.turn > self.slow_turn:
+            if self.limit > 1:
+                self.limit = max(1, self.limit // 2)
+                self._changed_at = now
+            elif self.spacing < self.max_spacing:
+                self.spacing = min(self.max_spacing, max(MIN_SPACING_S, self.spacing * 2))
+                self._changed_at = now
+        elif self.turn < self.slow_turn / 2:
+            if self.spacing > 0:
+                self.spacing = 0.0 if self.spacing <= MIN_SPACING_S else self.spacing / 2
+                self._changed_at = now
+                self._admit()
+            elif self.limit < self.ceiling:
+                self.limit += 1
+                self._changed_at = now
+                self._admit()
+
+    def _spaced(self) -> bool:
+        """Whether a submit may go in now as far as spacing goes; if so, the next one waits `spacing` from now."""
+        if self.spacing <= 0:
+            return True
+        now = asyncio.get_running_loop().time()
+        if now < self._next_at:
+            return False
+        self._next_at = now + self.spacing
+        return True
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._admit()
 
     def _admit(self) -> None:
         while self._waiting and self._inside < self.limit:
+            if not self._spaced():
+                loop = asyncio.get_running_loop()
+                if self._timer is None or self._timer_loop is not loop:  # a timer of an old loop never fires
+                    self._timer, self._timer_loop = loop.call_at(self._next_at, self._on_timer), loop
+                return
             admitted = self._waiting.popleft()
             if not admitted.done():
                 admitted.set_result(None)

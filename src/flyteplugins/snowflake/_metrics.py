@@ -125,6 +125,11 @@ class _PoolCollector(Collector):
             "Submits allowed at once; below the pool's threads while the event loop falls behind",
             value=sum(g.limit for g in gates),
         )
+        yield GaugeMetricFamily(
+            f"{PREFIX}submit_spacing_seconds",
+            "Seconds between two submits let in while one at a time is still too much for the event loop (0: none)",
+            value=max((g.spacing for g in gates), default=0.0),
+        )
         submits = GaugeMetricFamily(f"{PREFIX}submits", "Submits in progress and waiting their turn", labels=["state"])
         submits.add_metric(["running"], sum(g.inside for g in gates))
         submits.add_metric(["waiting"], sum(g.waiting for g in gates))

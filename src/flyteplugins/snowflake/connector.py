@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -652,7 +654,31 @@ def _error_message(record: Mapping[str, Any], query_id: str) -> str:
     return f"{head}{where}: {record.get('message') or 'no message'}"
 
 
+#: `FLYTE_SNOWFLAKE_GC_FREEZE`: `1` (the default) freezes the heap the imports left behind; `0` leaves the
+#: garbage collector alone.
+GC_FREEZE_ENV = "FLYTE_SNOWFLAKE_GC_FREEZE"
+
+
+def _freeze_import_heap(environ: Mapping[str, str] | None = None) -> bool:
+    """Take what the imports created (flyte, gRPC, protobuf, the driver, pandas) out of the collector's sight.
+
+    In the connector service the first busy seconds after start-up otherwise set off a full collection that walks
+    every one of those objects: 100-160 ms during which the event loop, and so every user's call, stands still
+    (docs/benchmarks.md, "Connector service"). Frozen objects are never walked again, so later full collections
+    take a few milliseconds. Nothing in use changes; what is frozen is kept for the life of the process (it is
+    what the imports hold anyway), and `gc.unfreeze()` undoes it. Returns whether it froze.
+    """
+    text = ((os.environ if environ is None else environ).get(GC_FREEZE_ENV) or "").strip()
+    if text == "0":
+        return False
+    if text not in ("", "1"):
+        logger.warning("%s must be 0 or 1, got %r; keeping the default (1)", GC_FREEZE_ENV, text)
+    gc.freeze()
+    return True
+
+
 # Import the driver now, on the importing thread: its first import inside a worker thread can race flyte's
 # own lazy imports (pandas) on the event loop and leave one of them half-initialised.
 _client.preload()
 ConnectorRegistry.register(SnowflakeConnector(), override=True)
+_freeze_import_heap()
