@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import gc
+import itertools
 import json
 import os
 import random
@@ -99,6 +100,46 @@ class GcPauses:
             self._started = time.perf_counter()
         elif (took := time.perf_counter() - self._started) > 0.005:
             self.pauses.append((self._started, info["generation"], took))
+
+
+class Steal(threading.Thread):
+    """CPU time the hypervisor gave to other guests (/proc/stat `steal`), sampled every `period` seconds.
+
+    On a shared VM this is time none of our processes could run: a burst of it shows up as slow calls that
+    none of c0, the emulator or the harness caused.
+    """
+
+    def __init__(self, period: float = 0.25) -> None:
+        super().__init__(daemon=True, name="steal")
+        self.period = period
+        self.samples: list[tuple[float, float]] = []  # (wall clock, steal seconds so far, all CPUs)
+        self._done = threading.Event()
+
+    @staticmethod
+    def read() -> float:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / CLK_TCK if len(fields) > 8 else 0.0
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.samples.append((time.time(), self.read()))
+            self._done.wait(self.period)
+
+    def finish(self) -> None:
+        self._done.set()
+        self.join(timeout=5)
+        self.samples.append((time.time(), self.read()))
+
+    def total(self) -> float:
+        return self.samples[-1][1] - self.samples[0][1] if self.samples else 0.0
+
+    def steps(self) -> list[tuple[float, float]]:
+        """(wall clock at the step's start, stolen milliseconds per second during it) for steps with any."""
+        return [
+            (t0, (s1 - s0) * 1000 / (t1 - t0))
+            for (t0, s0), (t1, s1) in itertools.pairwise(self.samples)
+            if s1 > s0 and t1 > t0
+        ]
 
 
 def _cpu_seconds(pid: int, *, kernel_only: bool = False) -> float:
@@ -252,7 +293,10 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             gc.freeze()
             pauses = GcPauses()
             gc.callbacks.append(pauses)
+            steal = Steal()
+            steal.start()
             outcome = asyncio.run(_drive(service.port, template, inputs, args.interval))
+            steal.finish()
             gc.callbacks.remove(pauses)
             gc.unfreeze()
             cpu = _cpu_seconds(service.process.pid) - cpu0
@@ -275,7 +319,10 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             trace.writelines(f"{side}-lag {at:.3f} {lag * 1000:.1f} LAG\n" for at, lag in outcome.harness_lag)
             # The emulator probe's round trips on the same time axis (its own session, no c0 in between).
             trace.writelines(f"{side}-probe {float(at) - outcome.started_at:.3f} {ms} PROBE\n" for at, ms in probe_rows)
+            # CPU the hypervisor gave elsewhere, in milliseconds per second of each 0.25 s step that had some.
+            trace.writelines(f"{side}-steal {at - outcome.started_at:.3f} {ms:.0f} STEAL\n" for at, ms in steal.steps())
     logins = re.search(r'flyte_connector_snowflake_logins_total\{outcome="ok"\} ([0-9.e+]+)', metrics)
+    spaced = re.search(r"flyte_connector_snowflake_submits_spaced_total ([0-9.e+]+)", metrics)
     polls = len(outcome.latencies)
     return {
         "side": side,
@@ -316,10 +363,13 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
         "harness_lag_max_ms": round(max((lag for _, lag in outcome.harness_lag), default=0.0) * 1000, 1),
         "harness_gc_max_ms": round(max((took for *_, took in pauses.pauses), default=0.0) * 1000, 1),
         "load_1min": [round(load0, 2), round(load1, 2)],
+        "steal_s": round(steal.total(), 2),
+        "steal_max_ms_per_s": round(max((ms for _, ms in steal.steps()), default=0.0)),
         "latency_ms": args.latency_ms,
         "pool_env": {k: v for k, v in os.environ.items() if k.startswith("FLYTE_SNOWFLAKE_POOL_")},
         "peak_live_sessions": peak[0],
         "logins": int(float(logins.group(1))) if logins else None,
+        "submits_spaced": int(float(spaced.group(1))) if spaced else None,
         "all_created_s": round(outcome.create_seconds, 1),
         "wall_s": round(outcome.wall_seconds, 1),
     }

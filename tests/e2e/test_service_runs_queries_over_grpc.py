@@ -140,6 +140,7 @@ def test_prometheus_shows_the_frameworks_metrics_and_ours(service, emulator) -> 
         'flyte_connector_snowflake_query_polls_total{phase="SUCCEEDED",status="SUCCESS"}',
         'flyte_connector_snowflake_queries_finished_total{phase="SUCCEEDED"}',
         'flyte_connector_snowflake_queries_submitted_total{outcome="accepted"}',
+        "flyte_connector_snowflake_submits_spaced_total",
     ):
         assert name in scraped, name
     # The query was followed on the direct path: no fault, so the driver's path was not needed.

@@ -230,7 +230,7 @@ def test_spaced_submits_go_in_one_per_spacing_even_with_nobody_inside() -> None:
         # The first goes in at once; each other one waits for the timer, with the gate empty meanwhile.
         assert entered[0] - began < 0.04
         assert len(gaps) == 3 and all(gap >= 0.045 for gap in gaps), gaps
-        assert (gate.inside, gate.waiting) == (0, 0)
+        assert (gate.inside, gate.waiting, gate.spaced) == (0, 0, 4)
 
     asyncio.run(main())
 

@@ -72,6 +72,7 @@ class SubmitGate:
         self.turn = 0.0  # moving average of measured turns, seconds
         self.spacing = 0.0  # seconds between two admissions while the limit is 1 and turns stay slow
         self.max_spacing = max_spacing
+        self.spaced = 0  # submits let in while spacing was on
         self._inside = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._changed_at = 0.0
@@ -155,6 +156,7 @@ class SubmitGate:
         if now < self._next_at:
             return False
         self._next_at = now + self.spacing
+        self.spaced += 1
         return True
 
     def _on_timer(self) -> None:

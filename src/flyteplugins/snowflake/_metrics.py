@@ -130,6 +130,9 @@ class _PoolCollector(Collector):
             "Seconds between two submits let in while one at a time is still too much for the event loop (0: none)",
             value=max((g.spacing for g in gates), default=0.0),
         )
+        yield CounterMetricFamily(
+            f"{PREFIX}submits_spaced", "Submits let in one per spacing interval", value=sum(g.spaced for g in gates)
+        )
         submits = GaugeMetricFamily(f"{PREFIX}submits", "Submits in progress and waiting their turn", labels=["state"])
         submits.add_metric(["running"], sum(g.inside for g in gates))
         submits.add_metric(["waiting"], sum(g.waiting for g in gates))
