@@ -240,3 +240,46 @@ def test_without_spacing_a_max_spacing_of_zero_keeps_the_limit_at_one() -> None:
     for step in range(10):
         gate.observe(1.0, now=float(step))
     assert (gate.limit, gate.spacing) == (1, 0.0)
+
+
+def test_a_busy_process_counts_as_behind_even_with_quick_turns() -> None:
+    gate = SubmitGate(8, slow_turn=0.002, window=0.05, busy_cpu=0.8)
+    now, cpu, seen = 1.0, 10.0, []
+    for _ in range(6):  # quick turns, but 0.95 CPU seconds per second
+        gate.observe(0.0001, now=now, cpu=cpu)
+        seen.append(gate.limit)
+        now, cpu = now + 0.1, cpu + 0.095
+    assert gate.cpu == pytest.approx(0.95)
+    assert seen == [8, 4, 2, 1, 1, 1]
+    assert gate.spacing > 0
+    for _ in range(40):  # the same quick turns at 0.3 CPU seconds per second: spacing goes, the limit climbs
+        gate.observe(0.0001, now=now, cpu=cpu)
+        now, cpu = now + 0.1, cpu + 0.03
+    assert gate.cpu == pytest.approx(0.3)
+    assert (gate.limit, gate.spacing) == (8, 0.0)
+
+
+def test_the_cpu_reading_spans_at_least_a_window() -> None:
+    gate = SubmitGate(8, slow_turn=0.002, window=0.05)
+    gate.observe(0.0001, now=1.0, cpu=5.0)
+    gate.observe(0.0001, now=1.01, cpu=5.01)  # 10 ms later: too short to say, the reading stays
+    assert gate.cpu == 0.0
+    gate.observe(0.0001, now=1.06, cpu=5.0 + 0.045)  # 60 ms after the mark, 45 ms of CPU
+    assert gate.cpu == pytest.approx(0.75)
+    assert gate.limit == 8  # 0.75 is under the default 0.8
+
+
+def test_the_gate_reads_the_process_cpu_clock_when_it_measures_a_turn() -> None:
+    readings = iter([1.0, 1.5])
+
+    async def main() -> SubmitGate:
+        gate = SubmitGate(4, slow_turn=10.0, window=0.0, cpu_clock=lambda: next(readings))
+        async with gate:
+            await asyncio.sleep(0.02)
+        async with gate:
+            pass
+        return gate
+
+    gate = asyncio.run(main())
+    assert gate.cpu > 0.8  # 0.5 CPU seconds in ~20 ms of loop time
+    assert gate.limit == 2

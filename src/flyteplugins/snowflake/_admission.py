@@ -12,6 +12,11 @@ arrives, and one when it leaves while others wait (no background task). While tu
 at most once per `window`; while they are quick it grows by one, up to `ceiling`. Under normal load the limit
 stays at the ceiling and nothing waits.
 
+Quick turns do not prove the process keeps up: with gRPC's intake, its handlers and the driver's threads all
+running, a 2-core benchmark machine showed turns of 0.2-0.7 ms on average while c0 used 0.85-1.0 CPU seconds per
+second and status checks waited 100-350 ms. So the process's own CPU use counts too: above `busy_cpu` (0.8 CPU
+seconds per second, measured over each window between two creates' readings) it is behind whatever its turns.
+
 One submit at a time can still be too many: a local submit takes ~3 ms, so ~300 creates a second would pass,
 and each costs the process ~5 ms of CPU around the submit (gRPC, flyte's input conversion). So once the limit
 is 1 and turns stay slow, submits are also spaced out: 1 ms apart, doubling per window up to `max_spacing`
@@ -22,7 +27,9 @@ Snowflake, submits wait on the network, turns stay quick, and none of this happe
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 
 from ._env import non_negative
@@ -35,6 +42,9 @@ DEFAULT_SLOW_TURN_S = 0.001
 DEFAULT_MAX_SPACING_S = 0.02
 #: The first spacing once one submit at a time is not enough; it doubles per window while turns stay slow.
 MIN_SPACING_S = 0.001
+#: CPU seconds per second (all the process's threads) above which the process counts as behind even while
+#: its loop turns are quick: gRPC's intake then queues calls although each turn is short.
+DEFAULT_BUSY_CPU = 0.8
 
 
 def slow_turn_from_env(env: dict[str, str] | None = None) -> float:
@@ -55,6 +65,8 @@ class SubmitGate:
         slow_turn: seconds; a turn average above this lowers the limit. 0 admits everything.
         window: seconds between two changes of the limit (or of the spacing).
         max_spacing: the longest wait between two admissions once the limit is 1; 0 never spaces them.
+        busy_cpu: CPU seconds per second of the whole process above which it counts as behind.
+        cpu_clock: the process's CPU seconds so far (`time.process_time`).
     """
 
     def __init__(
@@ -64,6 +76,8 @@ class SubmitGate:
         slow_turn: float = DEFAULT_SLOW_TURN_S,
         window: float = 0.05,
         max_spacing: float = DEFAULT_MAX_SPACING_S,
+        busy_cpu: float = DEFAULT_BUSY_CPU,
+        cpu_clock: Callable[[], float] = time.process_time,
     ) -> None:
         self.ceiling = max(1, ceiling)
         self.limit = self.ceiling
@@ -73,6 +87,10 @@ class SubmitGate:
         self.spacing = 0.0  # seconds between two admissions while the limit is 1 and turns stay slow
         self.max_spacing = max_spacing
         self.spaced = 0  # submits let in while spacing was on
+        self.busy_cpu = busy_cpu
+        self.cpu = 0.0  # the process's CPU use between the last two readings, CPU seconds per second
+        self._cpu_clock = cpu_clock
+        self._cpu_mark: tuple[float, float] | None = None  # (loop time, CPU seconds) of the last reading
         self._inside = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._changed_at = 0.0
@@ -124,21 +142,32 @@ class SubmitGate:
         started = loop.time()
         await asyncio.sleep(0)
         now = loop.time()
-        self.observe(now - started, now)
+        self.observe(now - started, now, self._cpu_clock())
 
-    def observe(self, turn: float, now: float) -> None:
-        """Take in one measured loop turn (seconds) at loop time `now`; adjust the limit at most once a window."""
+    def observe(self, turn: float, now: float, cpu: float | None = None) -> None:
+        """Take in one measured loop turn (seconds) at loop time `now`, and the process's CPU seconds so far.
+
+        The limit (or the spacing) changes at most once a window. The process counts as behind when its turns
+        average more than `slow_turn` or, over the last window at least, it used more than `busy_cpu`.
+        """
         self.turn = turn if self.turn == 0.0 else 0.8 * self.turn + 0.2 * turn
+        if cpu is not None:
+            if self._cpu_mark is None:
+                self._cpu_mark = (now, cpu)
+            elif now - self._cpu_mark[0] >= max(self.window, 0.01):
+                self.cpu = (cpu - self._cpu_mark[1]) / (now - self._cpu_mark[0])
+                self._cpu_mark = (now, cpu)
         if now - self._changed_at < self.window:
             return
-        if self.turn > self.slow_turn:
+        busy = self.cpu > self.busy_cpu
+        if self.turn > self.slow_turn or busy:
             if self.limit > 1:
                 self.limit = max(1, self.limit // 2)
                 self._changed_at = now
             elif self.spacing < self.max_spacing:
                 self.spacing = min(self.max_spacing, max(MIN_SPACING_S, self.spacing * 2))
                 self._changed_at = now
-        elif self.turn < self.slow_turn / 2:
+        elif self.turn < self.slow_turn / 2:  # and not busy
             if self.spacing > 0:
                 self.spacing = 0.0 if self.spacing <= MIN_SPACING_S else self.spacing / 2
                 self._changed_at = now
