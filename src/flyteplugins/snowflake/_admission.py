@@ -19,9 +19,10 @@ seconds per second, measured over each window between two creates' readings) it 
 
 One submit at a time can still be too many: a local submit takes ~3 ms, so ~300 creates a second would pass,
 and each costs the process ~5 ms of CPU around the submit (gRPC, flyte's input conversion). So once the limit
-is 1 and turns stay slow, submits are also spaced out: 1 ms apart, doubling per window up to `max_spacing`
-(20 ms: 50 a second). Quick turns halve the spacing away before the limit climbs again. With a distant
-Snowflake, submits wait on the network, turns stay quick, and none of this happens.
+is 1 and the process is still behind, submits are also spaced out: 1 ms apart, doubling per window up to
+`max_spacing` (20 ms: 50 a second). Once it keeps up, the spacing halves away before the limit climbs again.
+With a distant Snowflake, submits wait on the network, turns stay quick, the process is seldom that busy, and
+little of this happens (8 spaced submits in 500 with 50 ms added to every request).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from ._env import non_negative
 #: 0 turns admission off.
 SLOW_TURN_ENV = "FLYTE_SNOWFLAKE_SLOW_TURN_MS"
 DEFAULT_SLOW_TURN_S = 0.001
-#: The longest wait between two submits let in while the loop stays behind with one submit at a time.
+#: The longest wait between two submits let in while the process stays behind with one submit at a time.
 DEFAULT_MAX_SPACING_S = 0.02
-#: The first spacing once one submit at a time is not enough; it doubles per window while turns stay slow.
+#: The first spacing once one submit at a time is not enough; it doubles per window while the process is behind.
 MIN_SPACING_S = 0.001
 #: CPU seconds per second (all the process's threads) above which the process counts as behind even while
 #: its loop turns are quick: gRPC's intake then queues calls although each turn is short.
@@ -84,7 +85,7 @@ class SubmitGate:
         self.slow_turn = slow_turn
         self.window = window
         self.turn = 0.0  # moving average of measured turns, seconds
-        self.spacing = 0.0  # seconds between two admissions while the limit is 1 and turns stay slow
+        self.spacing = 0.0  # seconds between two admissions while the limit is 1 and the process stays behind
         self.max_spacing = max_spacing
         self.spaced = 0  # submits let in while spacing was on
         self.busy_cpu = busy_cpu
