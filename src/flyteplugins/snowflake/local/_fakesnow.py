@@ -859,28 +859,17 @@ def _classify(expr: exp.Expr) -> Classified | None:
     return None
 
 
-class _TableQueries:
-    """One empty in-memory DuckDB database for SQL over Arrow tables we build (query history); each run gets its
-    own connection to it, where the table is registered: runs never see each other's tables. A new database per
+@functools.cache
+def _table_database() -> duckdb.DuckDBPyConnection:
+    """One empty in-memory DuckDB database for SQL over Arrow tables we build (query history); each run takes
+    its own cursor of it, where the table is registered: runs never see each other's tables. A new database per
     run cost ~35 ms, which a connector reading the figures of many finished queries paid for each one."""
-
-    def __init__(self) -> None:
-        self._database: duckdb.DuckDBPyConnection | None = None
-        self._lock = threading.Lock()
-
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        with self._lock:
-            if self._database is None:
-                self._database = duckdb.connect()
-            return self._database.cursor()
-
-
-_TABLE_QUERIES = _TableQueries()
+    return duckdb.connect()
 
 
 def run_on_table(sql: str, name: str, table: pa.Table, params: Any = None) -> pa.Table:
     """Run DuckDB SQL over one Arrow table registered as `name` (query history), on a connection of its own."""
-    with _TABLE_QUERIES.connection() as con:
+    with _table_database().cursor() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register(name, table)
         try:
