@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -140,21 +141,21 @@ async def test_a_slow_history_look_up_does_not_hold_get(
     driver.status = "SUCCESS"
     release = threading.Event()
 
-    def slow_history(conn: Any, meta: SnowflakeJobMetadata, *, user: str | None) -> None:
+    def slow_history(conn: Any, metas: Sequence[SnowflakeJobMetadata], *, user: str | None) -> dict[str, Any]:
         release.wait(5)  # the history SQL queued behind a busy warehouse
-        return None
+        return {}
 
-    monkeypatch.setattr(_observe, "read_history", slow_history)
+    monkeypatch.setattr(_observe, "read_histories", slow_history)
     monkeypatch.setattr(_observe, "FIGURES_WAIT_S", 0.1)
     started = time.monotonic()
     resource = await connector.get(_meta(), finish_wait=1.0, **SECRETS)
     assert time.monotonic() - started < 2
     assert resource.phase == TaskExecution.SUCCEEDED
     assert resource.custom_info["query_history_unavailable"] == _observe.FIGURES_LATE
-    assert _observe.FIGURES_GATE.active == 1  # the look-up still holds its place...
+    assert connector._figures.running() == 1  # the look-up still holds its place...
     release.set()
     for _ in range(100):
-        if _observe.FIGURES_GATE.active == 0:
+        if connector._figures.running() == 0:
             break
         await asyncio.sleep(0.02)
-    assert _observe.FIGURES_GATE.active == 0  # ...until it ends, on its own
+    assert connector._figures.running() == 0  # ...until it ends, on its own

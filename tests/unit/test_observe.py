@@ -56,16 +56,35 @@ def row(**changes: object) -> tuple[object, ...]:
 
 
 def test_history_sql_filters_by_query_id_and_bounds_the_time_range() -> None:
-    sql, params = _observe.history_statement(meta(), user=None, now=NOW + 60)
+    sql, params = _observe.history_statement([meta()], user=None, now=NOW + 60)
     assert params == [meta().query_id]
     assert "INFORMATION_SCHEMA.QUERY_HISTORY_BY_USER(" in sql and "BY_SESSION" not in sql
     assert f"END_TIME_RANGE_START => TO_TIMESTAMP_LTZ({int(NOW) - 300})" in sql
     assert "USER_NAME" not in sql  # the session's own user
-    assert sql.endswith("WHERE QUERY_ID = :1")
+    assert sql.endswith("WHERE QUERY_ID IN (:1)")
+
+
+def test_history_sql_for_several_queries_starts_at_the_oldest() -> None:
+    older = meta(query_id="01-older", submitted_at=NOW - 600)
+    sql, params = _observe.history_statement([meta(), older, meta()], user=None, now=NOW)
+    assert params == [meta().query_id, "01-older"]  # each id once
+    assert sql.endswith("WHERE QUERY_ID IN (:1, :2)")
+    assert f"END_TIME_RANGE_START => TO_TIMESTAMP_LTZ({int(NOW) - 600 - 300})" in sql
+
+
+def test_history_sql_without_a_submission_time_searches_the_whole_range() -> None:
+    # metadata written by the public plugin has no submitted_at: no range start may hide its query
+    sql, _ = _observe.history_statement([meta(), meta(query_id="01-public", submitted_at=None)], user=None)
+    assert "END_TIME_RANGE_START" not in sql and "RESULT_LIMIT => 10000" in sql
+
+
+def test_history_sql_needs_a_query() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        _observe.history_statement([], user=None)
 
 
 def test_history_sql_stays_inside_the_seven_days_snowflake_answers_for() -> None:
-    sql, _ = _observe.history_statement(meta(submitted_at=NOW - 30 * 86400), user=None, now=NOW)
+    sql, _ = _observe.history_statement([meta(submitted_at=NOW - 30 * 86400)], user=None, now=NOW)
     assert f"TO_TIMESTAMP_LTZ({int(NOW - 7 * 86400 + 60)})" in sql
 
 
@@ -74,7 +93,7 @@ def test_history_sql_stays_inside_the_seven_days_snowflake_answers_for() -> None
     [("flyte", "'FLYTE'"), ("Mixed Name", "'\"Mixed Name\"'"), ("o'brien", "'\"o''brien\"'")],
 )
 def test_another_users_name_is_quoted_as_snowflake_wants(user: str, literal: str) -> None:
-    sql, _ = _observe.history_statement(meta(), user=user)
+    sql, _ = _observe.history_statement([meta()], user=user)
     assert f"USER_NAME => {literal}" in sql
 
 
@@ -178,11 +197,3 @@ def test_service_credentials_come_from_the_environment_and_never_print() -> None
     assert session.user == "monitor" and session.role == "MONITORING" and session.port == 8443
     assert session.host is None  # never the host a task names: the service's secret goes to its own endpoint
     assert session.database == "DB" and session.warehouse == "TASK_WH"
-
-
-def test_the_figures_gate_skips_rather_than_queues() -> None:
-    gate = _observe.Gate(2)
-    assert gate.try_enter() and gate.try_enter()
-    assert not gate.try_enter()
-    gate.exit()
-    assert gate.try_enter()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,14 +30,11 @@ from .errors import SnowflakeConfigError, SnowflakeError
 from .metadata import SnowflakeJobMetadata
 
 __all__ = [
-    "FIGURES_GATE",
     "FIGURES_LATE",
-    "FIGURES_SKIPPED",
     "FIGURES_WAIT_S",
     "HISTORY_COLUMNS",
     "NOT_IN_HISTORY",
     "SERVICE_ENV",
-    "Gate",
     "HistoryRecord",
     "Observation",
     "ServiceCredentials",
@@ -47,6 +43,7 @@ __all__ = [
     "logs_response",
     "metrics_response",
     "no_session_reason",
+    "read_histories",
     "read_history",
     "session_label",
     "timeline",
@@ -84,34 +81,40 @@ _CANCELLED_CODE = "000604"
 
 
 def history_statement(
-    meta: SnowflakeJobMetadata, *, user: str | None, now: float | None = None
+    metas: Sequence[SnowflakeJobMetadata], *, user: str | None, now: float | None = None
 ) -> tuple[str, list[Any]]:
-    """The SQL (numeric binds) that reads one query's row from `INFORMATION_SCHEMA.QUERY_HISTORY_BY_USER`.
+    """The SQL (numeric binds) that reads these queries' rows from `INFORMATION_SCHEMA.QUERY_HISTORY_BY_USER`.
 
     Args:
-        meta: the query's metadata; `submitted_at` narrows the time range so RESULT_LIMIT cannot hide it.
+        metas: the queries' metadata (at least one); the oldest `submitted_at` narrows the time range so
+            RESULT_LIMIT cannot hide any of them.
         user: the login name whose queries to search; None means the session's own user (CURRENT_USER),
             which needs no privilege beyond being that user. Another user needs MONITOR on the warehouse.
 
     QUERY_HISTORY_BY_SESSION would only see the session that submitted the query, which is gone by the
     time anybody asks (another call, another replica): it is never used.
     """
+    if not metas:
+        raise ValueError("history_statement needs at least one query")
     args = []
     if user is not None:
         args.append(f"USER_NAME => {_user_literal(user)}")
-    if meta.submitted_at:
+    submitted = [meta.submitted_at for meta in metas if meta.submitted_at]
+    if len(submitted) == len(metas):  # metadata of the public plugin has no submitted_at
         current = time.time() if now is None else now
         oldest = current - _HISTORY_DAYS * 86400 + 60
-        since = int(max(meta.submitted_at - _CLOCK_SLACK_S, oldest))
+        since = int(max(min(submitted) - _CLOCK_SLACK_S, oldest))
         # An integer, written by us from a float we stored: no input of the task reaches the SQL text.
         args.append(f"END_TIME_RANGE_START => TO_TIMESTAMP_LTZ({since})")
     args.append(f"RESULT_LIMIT => {_RESULT_LIMIT}")
+    ids = list(dict.fromkeys(meta.query_id for meta in metas))
+    binds = ", ".join(f":{n}" for n in range(1, len(ids) + 1))
     sql = (
         f"SELECT {', '.join(HISTORY_COLUMNS)} "
         f"FROM TABLE(INFORMATION_SCHEMA.QUERY_HISTORY_BY_USER({', '.join(args)})) "
-        "WHERE QUERY_ID = :1"
+        f"WHERE QUERY_ID IN ({binds})"
     )
-    return sql, [meta.query_id]
+    return sql, ids
 
 
 def _user_literal(user: str) -> str:
@@ -503,39 +506,17 @@ class ServiceCredentials:
 
 def read_history(conn: Any, meta: SnowflakeJobMetadata, *, user: str | None) -> HistoryRecord | None:
     """Read the query's history row on a logged-in session (blocking; run it on the pool's threads)."""
-    sql, params = history_statement(meta, user=user)
-    rows = _client.execute(conn, sql, params)
-    return HistoryRecord.from_row(rows[0]) if rows else None
+    return read_histories(conn, [meta], user=user).get(meta.query_id)
 
 
-class Gate:
-    """At most `limit` history look-ups at once for `custom_info`; more are skipped, never queued.
-
-    The look-up is extra work on the GetTask that sees a query finish. When many queries finish together,
-    queueing them would hold pooled sessions that status checks need; GetTaskMetrics still has the figures.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-        self._lock = threading.Lock()
-
-    def try_enter(self) -> bool:
-        with self._lock:
-            if self.active >= self.limit:
-                return False
-            self.active += 1
-            return True
-
-    def exit(self) -> None:
-        with self._lock:
-            self.active -= 1
+def read_histories(conn: Any, metas: Sequence[SnowflakeJobMetadata], *, user: str | None) -> dict[str, HistoryRecord]:
+    """Read several queries' history rows with one statement, by query id; a query not in the history is
+    missing from the answer (blocking; run it on the pool's threads)."""
+    sql, params = history_statement(metas, user=user)
+    records = (HistoryRecord.from_row(row) for row in _client.execute(conn, sql, params))
+    return {record.query_id: record for record in records}
 
 
-#: Shared by the process's connectors (one per process in the service).
-FIGURES_GATE = Gate(2)
-#: Why `custom_info` has no figures when the gate was full.
-FIGURES_SKIPPED = "skipped: other look-ups were in progress; GetTaskMetrics reads the same figures"
 #: Seconds the GetTask that sees a query finish waits for its history figures. The look-up is SQL, so it can
 #: queue behind a busy warehouse; past this the answer goes out without them (the look-up finishes on its own).
 FIGURES_WAIT_S = 2.0

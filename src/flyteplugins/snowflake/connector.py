@@ -28,6 +28,7 @@ from google.protobuf import json_format
 from . import _client, _metrics, _observe
 from ._admission import SubmitGate, slow_turn_from_env
 from ._auth import Credentials
+from ._figures import HistoryBatches, Late
 from ._finishing import Finishing, finish_wait_from_env
 from ._links import AccountIdentifier
 from ._pool import Pool, PoolSettings
@@ -72,6 +73,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
     def __init__(self, pool: Pool[Any] | None = None) -> None:
         self._pool: Pool[Any] | None = pool
         self._finishing: Finishing[Resource] = Finishing()
+        self._figures = HistoryBatches(lambda conn, metas: _observe.read_histories(conn, metas, user=None))
         self._gate: SubmitGate | None = None
 
     @property
@@ -348,26 +350,18 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
     ) -> dict[str, Any]:
         """`custom_info` figures of a finished query, read on the task's own session; never fails the call.
 
-        Bounded (`_observe.FIGURES_GATE`): when many queries finish at once, the extra look-ups are skipped
-        rather than queued in front of other tasks' status checks. And bounded in time: the look-up is SQL and
-        may queue behind a busy warehouse, so after `_observe.FIGURES_WAIT_S` the answer goes out without the
-        figures while the look-up finishes in the background (keeping its place in the gate until then).
+        Queries that finish together share a look-up (`_figures`): one statement reads the rows of every query
+        of the same credentials waiting for it. Bounded in time: the look-up is SQL and may queue behind a busy
+        warehouse, so after `_observe.FIGURES_WAIT_S` the answer goes out without the figures.
         """
-        if not _observe.FIGURES_GATE.try_enter():
-            return _observe.custom_info_figures(_observe.Observation(None, reason=_observe.FIGURES_SKIPPED))
 
-        async def look_up() -> _observe.HistoryRecord | None:
-            try:
-                return await self._run(config, credentials, lambda conn: _observe.read_history(conn, meta, user=None))
-            finally:
-                _observe.FIGURES_GATE.exit()
+        def run(fn: Callable[[Any], T]) -> Awaitable[T]:
+            return self._run(config, credentials, fn)
 
-        lookup = asyncio.ensure_future(look_up())
+        key = credentials.fingerprint(_target_of(config).identity)
         try:
-            record = await asyncio.wait_for(asyncio.shield(lookup), _observe.FIGURES_WAIT_S)
-        except asyncio.TimeoutError:
-            _late_lookups.add(lookup)  # the loop holds tasks weakly: keep it alive until it is done
-            lookup.add_done_callback(_ignore_outcome)
+            record = await self._figures.read(key, meta, run, wait=_observe.FIGURES_WAIT_S)
+        except Late:
             return _observe.custom_info_figures(_observe.Observation(None, reason=_observe.FIGURES_LATE))
         except SnowflakeError as exc:
             return _observe.custom_info_figures(_observe.Observation(None, reason=str(exc)))
@@ -446,16 +440,6 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
                 _metrics.RETRIES.labels(reason="transient").inc()
                 logger.info("Snowflake unreachable (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
-
-
-_late_lookups: set[asyncio.Future[Any]] = set()
-
-
-def _ignore_outcome(task: asyncio.Future[Any]) -> None:
-    """A background look-up nobody waits for any more: mark its error as seen (no "never retrieved" warning)."""
-    _late_lookups.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.debug("a late query history look-up failed: %s", type(task.exception()).__name__)
 
 
 def _keeps_session(exc: BaseException) -> bool:

@@ -133,6 +133,12 @@ _BY_ID_LIMITED = (
         ("where query_id = :1 or 1 = 1", False),
         ("where query_id = :2 and user_name = :1", True),
         ("h where x.query_id = :1", False),
+        ("where query_id in (:1, :2, 'c')", True),
+        ("where query_id in (?, ?)", True),
+        ("where query_id in (?, ?) and user_name = ?", False),
+        ("where query_id in (:1, upper(:2))", False),
+        ("where query_id in (select :1)", False),
+        ("where query_id not in (:1)", False),
     ],
 )
 def test_what_a_history_statement_requires_of_query_id(where: str, keeps_one_row: bool) -> None:
@@ -141,7 +147,24 @@ def test_what_a_history_statement_requires_of_query_id(where: str, keeps_one_row
     sql = f"select * from table(information_schema.query_history()) {where}"
     classified = fs.classify(sql)
     assert classified.kind == "history"
-    assert (classified.query_id is not None) == keeps_one_row, classified.query_id
+    assert (classified.query_ids is not None) == keeps_one_row, classified.query_ids
+
+
+@pytest.mark.parametrize(
+    ("where", "params", "ids"),
+    [
+        ("where query_id = :1", ("a",), {"a"}),
+        ("where query_id in (:2, 'c', :1)", ("a", "b"), {"a", "b", "c"}),
+        ("where query_id in (?, ?)", ("a", "b"), {"a", "b"}),
+        ("where query_id in (:1, :2)", ("a", 7), None),  # not a string: DuckDB's WHERE decides alone
+        ("where query_id in (:1, :3)", ("a", "b"), None),  # no such bind: DuckDB reports it
+    ],
+)
+def test_the_ids_a_history_statement_keeps(where: str, params: tuple[object, ...], ids: set[str] | None) -> None:
+    from flyteplugins.snowflake.local import _fakesnow as fs
+
+    classified = fs.classify(f"select * from table(information_schema.query_history()) {where}")
+    assert fs.history_filter(classified, params) == (None if ids is None else frozenset(ids))
 
 
 def _two_queries(conn: Any) -> tuple[str, str]:
@@ -174,3 +197,15 @@ def test_the_rest_of_the_condition_still_applies(connect: Any) -> None:
     assert failed.fetchall() == []
     either = reader.execute(history + "where query_id = ? or query_id = ? order by start_time", [one, two])
     assert either.fetchall() == [(one,), (two,)]
+
+
+def test_a_look_up_of_several_ids_answers_each_of_them(connect: Any) -> None:
+    conn = connect(paramstyle="numeric")
+    one, two = _two_queries(conn)
+    cur = conn.cursor()
+    cur.execute("select 'third'")
+    third = cur.sfqid
+    history = "select query_id from table(information_schema.query_history()) "
+    both = cur.execute(history + "where query_id in (:1, :2, :3) order by start_time", [one, third, "no-such-id"])
+    assert both.fetchall() == [(one,), (third,)]
+    assert two not in {row[0] for row in cur.execute(history + "where query_id in (:1)", [one]).fetchall()}

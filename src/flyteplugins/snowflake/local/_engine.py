@@ -543,11 +543,11 @@ class Engine:
             warehouse = options.get("WAREHOUSE_NAME", session.warehouse or "").upper()
             records = [r for r in records if (r.session.warehouse or "").upper() == warehouse]
         latest = sorted(records, key=lambda r: r.submitted, reverse=True)[:limit]
-        wanted_id = fs.history_filter(classified, params)
-        if wanted_id is not None:
-            # The statement's WHERE keeps this query's row only: the other rows need not be built (DuckDB still
-            # applies the whole condition below).
-            latest = [r for r in latest if r.query_id == wanted_id]
+        wanted_ids = fs.history_filter(classified, params)
+        if wanted_ids is not None:
+            # The statement's WHERE keeps these queries' rows only: the other rows need not be built (DuckDB
+            # still applies the whole condition below).
+            latest = [r for r in latest if r.query_id in wanted_ids]
         rows = [r.history_row() for r in latest]
         table = pa.Table.from_pylist(rows, schema=HISTORY_SCHEMA)
         out = fs.run_on_table(classified.duckdb_sql, "QUERY_HISTORY", table, params)

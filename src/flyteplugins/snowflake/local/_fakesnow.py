@@ -751,9 +751,9 @@ class Classified:
     arg: str = ""
     duckdb_sql: str = ""
     options: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: "history": the query id its WHERE requires (`QUERY_ID = ...` at the top of the condition), as
-    #: ("literal", id) or ("bind", position or name); None when it does not name one.
-    query_id: tuple[str, Any] | None = None
+    #: "history": the query ids its WHERE allows (`QUERY_ID = ...` or `QUERY_ID IN (...)` at the top of the
+    #: condition), each as ("literal", id) or ("bind", position or name); None when it does not name them.
+    query_ids: tuple[tuple[str, Any], ...] | None = None
 
 
 _QUICK = re.compile(r"SYSTEM\$CANCEL_QUERY|RESULT_SCAN|QUERY_HISTORY|QUERY_TAG", re.IGNORECASE)
@@ -779,43 +779,62 @@ def _classify_uncached(sql: str) -> Classified:
 _classify_text = functools.lru_cache(maxsize=256)(_classify_uncached)
 
 
-def history_filter(classified: Classified, params: Any) -> str | None:
-    """The one query id a history statement can return, from its `query_id` and the run's binds (None: any)."""
-    if classified.query_id is None:
+def history_filter(classified: Classified, params: Any) -> frozenset[str] | None:
+    """The query ids a history statement can return, from its `query_ids` and the run's binds (None: any)."""
+    if classified.query_ids is None:
         return None
-    how, where = classified.query_id
-    if how == "literal":
-        return str(where)
-    try:
-        value = params[where] if isinstance(params, dict) else params[int(where) - 1]
-    except (TypeError, IndexError, KeyError, ValueError):
-        return None
-    return value if isinstance(value, str) else None
+    wanted = set()
+    for how, where in classified.query_ids:
+        if how == "literal":
+            wanted.add(str(where))
+            continue
+        try:
+            value = params[where] if isinstance(params, dict) else params[int(where) - 1]
+        except (TypeError, IndexError, KeyError, ValueError):
+            return None
+        if not isinstance(value, str):
+            return None  # DuckDB compares it its own way: keep every row for the WHERE to decide
+        wanted.add(value)
+    return frozenset(wanted)
 
 
-def _required_query_id(where: exp.Expr | None, placeholders: int, alias: str) -> tuple[str, Any] | None:
-    """`QUERY_ID = 'x'` or `= :1` (also inside a top-level AND): the id every row of the answer has."""
+def _required_query_ids(where: exp.Expr | None, placeholders: int, alias: str) -> tuple[tuple[str, Any], ...] | None:
+    """`QUERY_ID = 'x'`, `= :1` or `IN ('x', :2, ...)` (also inside a top-level AND): the ids the answer's rows
+    can have."""
     condition = where.this if isinstance(where, exp.Where) else None
     conjuncts = list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
     for node in conjuncts:
-        if not isinstance(node, exp.EQ):
+        if isinstance(node, exp.EQ):
+            pairs = [(node.this, [node.expression]), (node.expression, [node.this])]
+        elif isinstance(node, exp.In) and not node.args.get("query") and not node.args.get("unnest"):
+            pairs = [(node.this, list(node.expressions))]
+        else:
             continue
-        for column, value in ((node.this, node.expression), (node.expression, node.this)):
+        for column, values in pairs:
             if not (isinstance(column, exp.Column) and column.name.upper() == "QUERY_ID"):
                 continue
             if column.table and column.table.upper() != alias.upper():
                 continue
-            if isinstance(value, exp.Literal) and value.is_string:
-                return ("literal", value.this)
-            if isinstance(value, exp.Placeholder):
-                name = str(value.this or "")
-                if name.isdigit():
-                    return ("bind", int(name))
-                if name:
-                    return ("bind", name)
-                if placeholders == 1:  # a lone `?` is the first bind
-                    return ("bind", 1)
+            only_here = placeholders == len(values)
+            refs = [_id_reference(value, position, only_here) for position, value in enumerate(values)]
+            if values and all(ref is not None for ref in refs):
+                return tuple(ref for ref in refs if ref is not None)
     return None
+
+
+def _id_reference(value: exp.Expr, position: int, only_binds_here: bool) -> tuple[str, Any] | None:
+    """One value a query id is compared with: a string literal or a bind (None: anything else)."""
+    if isinstance(value, exp.Literal) and value.is_string:
+        return ("literal", value.this)
+    if not isinstance(value, exp.Placeholder):
+        return None
+    name = str(value.this or "")
+    if name.isdigit():
+        return ("bind", int(name))
+    if name:
+        return ("bind", name)
+    # `?` binds in order: its position here is its bind's only when every bind of the statement is here
+    return ("bind", position + 1) if only_binds_here else None
 
 
 def _classify(expr: exp.Expr) -> Classified | None:
@@ -848,14 +867,14 @@ def _classify(expr: exp.Expr) -> Classified | None:
             options = {
                 kw.this.name.upper(): str(kw.expression.this) for kw in fn.expressions if isinstance(kw, exp.Kwarg)
             }
-            query_id = None
+            query_ids = None
             source = expr.args.get("from_") or expr.args.get("from")  # sqlglot 30 names it "from_"
             if source is not None and source.this is node and not expr.args.get("joins"):  # its rows only
                 placeholders = sum(1 for _ in expr.find_all(exp.Placeholder))
-                query_id = _required_query_id(expr.args.get("where"), placeholders, node.alias_or_name)
+                query_ids = _required_query_ids(expr.args.get("where"), placeholders, node.alias_or_name)
             node.replace(exp.Table(this=exp.to_identifier("QUERY_HISTORY"), alias=node.args.get("alias")))
             upper = expr.transform(fs_transforms.upper_case_unquoted_identifiers)
-            return Classified("history", name, upper.sql(dialect="duckdb"), options, query_id)
+            return Classified("history", name, upper.sql(dialect="duckdb"), options, query_ids)
     return None
 
 

@@ -1,0 +1,117 @@
+"""Finished queries' history rows for `custom_info`, read for many queries with one statement.
+
+The GetTask that sees a query finish reads its figures (rows, bytes, queued and execution time) from the query
+history. Queries often finish together (a warehouse's queue draining a wave of them), and one look-up each
+would put that many statements on the users' warehouses, and on this replica's sessions and CPU, at the moment
+it is busiest. So look-ups wait together: at most `concurrency` statements run at once in the process, and
+each reads the rows of every query of the same credentials that waited for it (up to `max_batch`). A quiet
+replica's look-up starts at once, alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._observe import HistoryRecord
+from .metadata import SnowflakeJobMetadata
+
+#: Runs the blocking `fn(connection)` on a pooled session of the look-up's credentials.
+Runner = Callable[[Callable[[Any], dict[str, HistoryRecord]]], Awaitable[dict[str, HistoryRecord]]]
+#: Reads the history rows of these queries on a connection (blocking), by query id.
+Reader = Callable[[Any, Sequence[SnowflakeJobMetadata]], dict[str, HistoryRecord]]
+
+
+class Late(Exception):
+    """The query history did not answer in time; the statement goes on and its answer is dropped."""
+
+
+@dataclass
+class _Wanted:
+    meta: SnowflakeJobMetadata
+    run: Runner
+    answer: asyncio.Future[HistoryRecord | None]
+
+
+@dataclass
+class _LoopState:
+    """The look-ups of one event loop (futures belong to their loop)."""
+
+    #: Waiting look-ups by session key, the key waiting longest first.
+    waiting: dict[str, list[_Wanted]] = field(default_factory=dict)
+    running: int = 0
+    statements: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class HistoryBatches:
+    """History look-ups of finished queries, batched per session key (credentials and session settings)."""
+
+    def __init__(self, read: Reader, *, concurrency: int = 2, max_batch: int = 200) -> None:
+        self._read = read
+        self._concurrency = concurrency
+        self._max_batch = max_batch
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        #: Statements run so far, and query ids they asked for (for tests and benchmarks).
+        self.statements = 0
+        self.asked = 0
+
+    def running(self) -> int:
+        """Statements running now, in the current event loop."""
+        state = self._loops.get(asyncio.get_running_loop())
+        return state.running if state else 0
+
+    async def read(self, key: str, meta: SnowflakeJobMetadata, run: Runner, *, wait: float) -> HistoryRecord | None:
+        """The query's history row (None when the history has no such query).
+
+        Raises:
+            Late: no answer within `wait` seconds; the look-up is forgotten (a statement that already asked
+                for it still runs, and its other queries still get their rows).
+            SnowflakeError: the statement that asked for this query failed.
+        """
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopState()
+        answer: asyncio.Future[HistoryRecord | None] = loop.create_future()
+        state.waiting.setdefault(key, []).append(_Wanted(meta, run, answer))
+        self._start(state)
+        try:
+            return await asyncio.wait_for(answer, wait)
+        except asyncio.TimeoutError:
+            raise Late(f"no answer within {wait:g} s") from None
+
+    def _start(self, state: _LoopState) -> None:
+        """Start statements for the keys waiting longest, while fewer than `concurrency` run."""
+        while state.running < self._concurrency and state.waiting:
+            key = next(iter(state.waiting))
+            wanted = [w for w in state.waiting.pop(key) if not w.answer.done()]  # done: its caller gave up
+            batch, rest = wanted[: self._max_batch], wanted[self._max_batch :]
+            if rest:
+                state.waiting[key] = rest  # behind the other keys
+            if not batch:
+                continue
+            state.running += 1
+            task = asyncio.ensure_future(self._statement(state, batch))
+            state.statements.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(state.statements.discard)
+
+    async def _statement(self, state: _LoopState, batch: list[_Wanted]) -> None:
+        metas = [w.meta for w in batch]
+        self.statements += 1
+        self.asked += len(metas)
+        try:
+            records = await batch[0].run(lambda conn: self._read(conn, metas))
+        except Exception as exc:
+            for w in batch:
+                if not w.answer.done():  # done: cancelled by a caller that gave up
+                    w.answer.set_exception(exc)
+        else:
+            for w in batch:
+                if not w.answer.done():
+                    w.answer.set_result(records.get(w.meta.query_id))
+        finally:
+            state.running -= 1
+            self._start(state)

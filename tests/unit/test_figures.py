@@ -1,0 +1,165 @@
+"""History look-ups for `custom_info`, batched: who waits with whom, what each caller gets, what is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from flyteplugins.snowflake._figures import HistoryBatches, Late
+from flyteplugins.snowflake._observe import HISTORY_COLUMNS, HistoryRecord
+from flyteplugins.snowflake.errors import SnowflakeQueryError
+from flyteplugins.snowflake.metadata import SnowflakeJobMetadata
+
+pytestmark = pytest.mark.asyncio
+
+
+def _meta(query_id: str) -> SnowflakeJobMetadata:
+    return SnowflakeJobMetadata("acct", "FLYTE", "DB", "PUBLIC", "WH", query_id, False, submitted_at=1.0)
+
+
+def _record(query_id: str) -> HistoryRecord:
+    return HistoryRecord.from_row([query_id if column == "QUERY_ID" else None for column in HISTORY_COLUMNS])
+
+
+class History:
+    """The query history seen through sessions: each statement's ids, by the connection that ran it.
+
+    A statement blocks until `open` is set, so tests decide what waits while it runs."""
+
+    def __init__(self, known: set[str] | None = None) -> None:
+        self.known = known
+        self.asked: list[tuple[str, list[str]]] = []
+        self.open = asyncio.Event()
+        self.open.set()
+        self.fail: Exception | None = None
+        #: statements (by the order they start in) held until their event is set, after `open`
+        self.hold: dict[int, asyncio.Event] = {}
+        self.started = 0
+
+    def read(self, conn: str, metas: Sequence[SnowflakeJobMetadata]) -> dict[str, HistoryRecord]:
+        self.asked.append((conn, [m.query_id for m in metas]))
+        if self.fail is not None:
+            raise self.fail
+        return {m.query_id: _record(m.query_id) for m in metas if self.known is None or m.query_id in self.known}
+
+    def runner(self, conn: str) -> Callable[[Callable[[Any], dict[str, HistoryRecord]]], Any]:
+        async def run(fn: Callable[[Any], dict[str, HistoryRecord]]) -> dict[str, HistoryRecord]:
+            index, self.started = self.started, self.started + 1
+            await self.open.wait()
+            if index in self.hold:
+                await self.hold[index].wait()
+            return fn(conn)
+
+        return run
+
+
+async def test_a_lone_look_up_runs_at_once() -> None:
+    history = History()
+    batches = HistoryBatches(history.read)
+    record = await batches.read("k", _meta("q1"), history.runner("s1"), wait=1.0)
+    assert record is not None and record.query_id == "q1"
+    assert history.asked == [("s1", ["q1"])]
+
+
+async def test_look_ups_that_arrive_while_statements_run_share_one() -> None:
+    history = History(known={"q1", "q2", "q3", "q4"})
+    history.open.clear()
+    batches = HistoryBatches(history.read, concurrency=2)
+    first = [asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5)) for q in ("q1", "q2")]
+    await asyncio.sleep(0)
+    assert batches.running() == 2  # both slots taken, one query each
+    later = [
+        asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5)) for q in ("q3", "q4", "q5")
+    ]
+    await asyncio.sleep(0)
+    history.open.set()
+    answers = await asyncio.gather(*first, *later)
+    assert [a.query_id if a else None for a in answers] == ["q1", "q2", "q3", "q4", None]  # q5: not in history
+    assert sorted(ids for _, ids in history.asked) == [["q1"], ["q2"], ["q3", "q4", "q5"]]
+    assert (batches.statements, batches.asked) == (3, 5)
+    assert batches.running() == 0
+
+
+async def test_different_credentials_never_share_a_statement() -> None:
+    history = History()
+    history.open.clear()
+    batches = HistoryBatches(history.read, concurrency=1)
+    busy = asyncio.ensure_future(batches.read("alice", _meta("a0"), history.runner("alice"), wait=5))
+    await asyncio.sleep(0)
+    waiting = [
+        asyncio.ensure_future(batches.read(key, _meta(q), history.runner(key), wait=5))
+        for key, q in (("bob", "b1"), ("alice", "a1"), ("bob", "b2"))
+    ]
+    await asyncio.sleep(0)
+    history.open.set()
+    await asyncio.gather(busy, *waiting)
+    # bob waited first, so his statement goes first; each credential's queries on its own session
+    assert history.asked == [("alice", ["a0"]), ("bob", ["b1", "b2"]), ("alice", ["a1"])]
+
+
+async def test_a_batch_is_at_most_max_batch_queries() -> None:
+    history = History()
+    history.open.clear()
+    batches = HistoryBatches(history.read, concurrency=1, max_batch=2)
+    calls = [asyncio.ensure_future(batches.read("k", _meta(f"q{n}"), history.runner("s"), wait=5)) for n in range(5)]
+    await asyncio.sleep(0)
+    history.open.set()
+    assert all(await asyncio.gather(*calls))
+    assert [ids for _, ids in history.asked] == [["q0"], ["q1", "q2"], ["q3", "q4"]]
+
+
+async def test_a_caller_that_gave_up_is_not_asked_for() -> None:
+    history = History()
+    history.open.clear()
+    batches = HistoryBatches(history.read, concurrency=1)
+    running = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
+    await asyncio.sleep(0)
+    with pytest.raises(Late, match=r"within 0\.01 s"):
+        await batches.read("k", _meta("q2"), history.runner("s"), wait=0.01)
+    kept = asyncio.ensure_future(batches.read("k", _meta("q3"), history.runner("s"), wait=5))
+    await asyncio.sleep(0)
+    history.open.set()
+    assert (await running) is not None and (await kept) is not None
+    assert [ids for _, ids in history.asked] == [["q1"], ["q3"]]
+
+
+async def test_a_statement_answers_the_callers_still_waiting() -> None:
+    history = History()
+    history.open.clear()
+    second = history.hold[1] = asyncio.Event()  # the statement for q1 and q2: held until q2 gives up
+    batches = HistoryBatches(history.read, concurrency=1)
+    ahead = asyncio.ensure_future(batches.read("k", _meta("q0"), history.runner("s"), wait=5))
+    await asyncio.sleep(0)
+    patient = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
+    hasty = asyncio.ensure_future(batches.read("k", _meta("q2"), history.runner("s"), wait=0.05))
+    await asyncio.sleep(0)
+    history.open.set()
+    await ahead
+    with pytest.raises(Late):
+        await hasty
+    second.set()
+    record = await patient
+    assert record is not None and record.query_id == "q1"
+    assert [ids for _, ids in history.asked] == [["q0"], ["q1", "q2"]]
+
+
+async def test_a_failed_statement_fails_each_of_its_callers() -> None:
+    history = History()
+    history.open.clear()
+    second = history.hold[1] = asyncio.Event()
+    batches = HistoryBatches(history.read, concurrency=1)
+    ahead = asyncio.ensure_future(batches.read("k", _meta("q0"), history.runner("s"), wait=5))
+    await asyncio.sleep(0)
+    together = [asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5)) for q in ("q1", "q2")]
+    await asyncio.sleep(0)
+    history.open.set()
+    assert await ahead is not None
+    history.fail = SnowflakeQueryError("Insufficient privileges to operate on warehouse 'WH'", errno=3001)
+    second.set()
+    outcomes = await asyncio.gather(*together, return_exceptions=True)
+    assert all(isinstance(o, SnowflakeQueryError) and "privileges" in str(o) for o in outcomes), outcomes
+    assert [ids for _, ids in history.asked] == [["q0"], ["q1", "q2"]]
+    assert batches.running() == 0
