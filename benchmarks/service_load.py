@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import gc
 import itertools
 import json
@@ -103,16 +104,20 @@ class GcPauses:
 
 
 class Steal(threading.Thread):
-    """CPU time the hypervisor gave to other guests (/proc/stat `steal`), sampled every `period` seconds.
+    """CPU time the hypervisor gave to other guests (/proc/stat `steal`), and the CPU of each of our processes,
+    sampled every `period` seconds.
 
-    On a shared VM this is time none of our processes could run: a burst of it shows up as slow calls that
-    none of c0, the emulator or the harness caused.
+    On a shared VM stolen time is time none of our processes could run: a burst of it shows up as slow calls
+    that none of c0, the emulator or the harness caused. The processes' own CPU, step by step, shows which of
+    them wanted the two cores when calls were slow.
     """
 
-    def __init__(self, period: float = 0.25) -> None:
+    def __init__(self, pids: dict[str, int] | None = None, period: float = 0.25) -> None:
         super().__init__(daemon=True, name="steal")
         self.period = period
-        self.samples: list[tuple[float, float]] = []  # (wall clock, steal seconds so far, all CPUs)
+        self.pids = dict(pids or {})
+        # (wall clock, steal seconds so far over all CPUs, each process's CPU seconds so far)
+        self.samples: list[tuple[float, float, dict[str, float]]] = []
         self._done = threading.Event()
 
     @staticmethod
@@ -120,15 +125,22 @@ class Steal(threading.Thread):
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
         return int(fields[8]) / CLK_TCK if len(fields) > 8 else 0.0
 
+    def _sample(self) -> None:
+        cpu = {}
+        for name, pid in self.pids.items():
+            with contextlib.suppress(OSError):
+                cpu[name] = _cpu_seconds(pid)
+        self.samples.append((time.time(), self.read(), cpu))
+
     def run(self) -> None:
         while not self._done.is_set():
-            self.samples.append((time.time(), self.read()))
+            self._sample()
             self._done.wait(self.period)
 
     def finish(self) -> None:
         self._done.set()
         self.join(timeout=5)
-        self.samples.append((time.time(), self.read()))
+        self._sample()
 
     def total(self) -> float:
         return self.samples[-1][1] - self.samples[0][1] if self.samples else 0.0
@@ -137,8 +149,16 @@ class Steal(threading.Thread):
         """(wall clock at the step's start, stolen milliseconds per second during it) for steps with any."""
         return [
             (t0, (s1 - s0) * 1000 / (t1 - t0))
-            for (t0, s0), (t1, s1) in itertools.pairwise(self.samples)
+            for (t0, s0, _), (t1, s1, _) in itertools.pairwise(self.samples)
             if s1 > s0 and t1 > t0
+        ]
+
+    def cpu_steps(self, name: str) -> list[tuple[float, float]]:
+        """(wall clock at the step's start, the process's CPU milliseconds per second during it)."""
+        return [
+            (t0, (c1[name] - c0[name]) * 1000 / (t1 - t0))
+            for (t0, _, c0), (t1, _, c1) in itertools.pairwise(self.samples)
+            if name in c0 and name in c1 and t1 > t0
         ]
 
 
@@ -293,7 +313,7 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             gc.freeze()
             pauses = GcPauses()
             gc.callbacks.append(pauses)
-            steal = Steal()
+            steal = Steal({"c0": service.process.pid, "emulator": sf.pid, "harness": os.getpid()})
             steal.start()
             outcome = asyncio.run(_drive(service.port, template, inputs, args.interval))
             steal.finish()
@@ -321,6 +341,11 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             trace.writelines(f"{side}-probe {float(at) - outcome.started_at:.3f} {ms} PROBE\n" for at, ms in probe_rows)
             # CPU the hypervisor gave elsewhere, in milliseconds per second of each 0.25 s step that had some.
             trace.writelines(f"{side}-steal {at - outcome.started_at:.3f} {ms:.0f} STEAL\n" for at, ms in steal.steps())
+            # Each process's CPU in milliseconds per second of each step (1000: one core, all the step).
+            for name in steal.pids:
+                trace.writelines(
+                    f"{side}-{name} {at - outcome.started_at:.3f} {ms:.0f} CPU\n" for at, ms in steal.cpu_steps(name)
+                )
     logins = re.search(r'flyte_connector_snowflake_logins_total\{outcome="ok"\} ([0-9.e+]+)', metrics)
     spaced = re.search(r"flyte_connector_snowflake_submits_spaced_total ([0-9.e+]+)", metrics)
     polls = len(outcome.latencies)
@@ -404,7 +429,12 @@ def main() -> None:
         default=0.1,
         help="seconds between the emulator probe's direct status requests (no c0); 0 turns the probe off",
     )
-    parser.add_argument("--trace", help="write every GetTask as 'side start_s latency_ms phase' lines to this file")
+    parser.add_argument(
+        "--trace",
+        help="write every GetTask as 'side start_s latency_ms phase' lines to this file, with the emulator "
+        "probe's round trips (side-probe), stolen CPU (side-steal) and each process's CPU per 0.25 s "
+        "(side-c0, side-emulator, side-harness: ms per s)",
+    )
     args = parser.parse_args()
     public_python = args.public_python
     if args.only != "ours" and not Path(public_python).exists():

@@ -34,7 +34,7 @@ async def test_a_wave_of_finished_queries_all_get_their_figures(connector, make_
         assert "query_history_unavailable" not in answer.custom_info, answer.custom_info
         assert answer.custom_info["query_history"]["rows_produced"] == 1, meta.query_id
     look_ups = [q for q in sf.query_history() if "QUERY_HISTORY_BY_USER" in q.query_text]
-    # two run at once (the first two checks', alone); the checks that came while they ran share the next ones
+    # one at a time for these credentials: the first check's alone, the checks that came meanwhile share the next
     assert 2 <= len(look_ups) < WAVE / 2, [q.query_text[-60:] for q in look_ups]
     assert len(look_ups) == connector._figures.statements
 

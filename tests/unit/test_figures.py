@@ -64,23 +64,37 @@ async def test_a_lone_look_up_runs_at_once() -> None:
     assert history.asked == [("s1", ["q1"])]
 
 
-async def test_look_ups_that_arrive_while_statements_run_share_one() -> None:
+async def test_look_ups_that_arrive_while_a_statement_runs_share_the_next() -> None:
     history = History(known={"q1", "q2", "q3", "q4"})
     history.open.clear()
     batches = HistoryBatches(history.read, concurrency=2)
-    first = [asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5)) for q in ("q1", "q2")]
+    first = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
     await asyncio.sleep(0)
-    assert batches.running() == 2  # both slots taken, one query each
+    assert batches.running() == 1  # one statement at a time per key
     later = [
-        asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5)) for q in ("q3", "q4", "q5")
+        asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5))
+        for q in ("q2", "q3", "q4", "q5")
     ]
     await asyncio.sleep(0)
+    assert batches.running() == 1
     history.open.set()
-    answers = await asyncio.gather(*first, *later)
+    answers = await asyncio.gather(first, *later)
     assert [a.query_id if a else None for a in answers] == ["q1", "q2", "q3", "q4", None]  # q5: not in history
-    assert sorted(ids for _, ids in history.asked) == [["q1"], ["q2"], ["q3", "q4", "q5"]]
-    assert (batches.statements, batches.asked) == (3, 5)
+    assert [ids for _, ids in history.asked] == [["q1"], ["q2", "q3", "q4", "q5"]]
+    assert (batches.statements, batches.asked) == (2, 5)
     assert batches.running() == 0
+
+
+async def test_at_most_concurrency_statements_run_at_once() -> None:
+    history = History()
+    history.open.clear()
+    batches = HistoryBatches(history.read, concurrency=2)
+    calls = [asyncio.ensure_future(batches.read(key, _meta(key), history.runner(key), wait=5)) for key in "abc"]
+    await asyncio.sleep(0)
+    assert batches.running() == 2 and [conn for conn, _ in history.asked] == []
+    history.open.set()
+    assert all(await asyncio.gather(*calls))
+    assert [conn for conn, _ in history.asked] == ["a", "b", "c"]
 
 
 async def test_different_credentials_never_share_a_statement() -> None:
@@ -163,3 +177,30 @@ async def test_a_failed_statement_fails_each_of_its_callers() -> None:
     assert all(isinstance(o, SnowflakeQueryError) and "privileges" in str(o) for o in outcomes), outcomes
     assert [ids for _, ids in history.asked] == [["q0"], ["q1", "q2"]]
     assert batches.running() == 0
+
+
+async def test_when_the_statements_ahead_are_stuck_a_look_up_gives_up_at_once() -> None:
+    history = History()
+    history.open.clear()  # the history answers nothing (statements queued behind a saturated warehouse)
+    batches = HistoryBatches(history.read, concurrency=2)
+    loop = asyncio.get_running_loop()
+    stuck = [asyncio.ensure_future(batches.read(key, _meta(key), history.runner(key), wait=0.05)) for key in "ab"]
+    await asyncio.sleep(0)
+    waited = loop.time()
+    with pytest.raises(Late):  # both running for less than `wait`: this one waits its turn, then gives up
+        await batches.read("c", _meta("c"), history.runner("c"), wait=0.05)
+    assert loop.time() - waited >= 0.05
+    for key in "ac":  # its own key's statement stuck; every slot taken by a stuck statement
+        started = loop.time()
+        with pytest.raises(Late, match="running for over"):
+            await batches.read(key, _meta(key + "2"), history.runner(key), wait=0.05)
+        assert loop.time() - started < 0.05
+    for call in stuck:
+        with pytest.raises(Late):
+            await call
+    history.open.set()
+    await asyncio.sleep(0.01)
+    assert batches.running() == 0
+    assert [ids for _, ids in history.asked] == [["a"], ["b"]]  # "c" gave up before its turn came
+    record = await batches.read("a", _meta("a3"), history.runner("a"), wait=1)
+    assert record is not None and record.query_id == "a3"

@@ -3,9 +3,9 @@
 The GetTask that sees a query finish reads its figures (rows, bytes, queued and execution time) from the query
 history. Queries often finish together (a warehouse's queue draining a wave of them), and one look-up each
 would put that many statements on the users' warehouses, and on this replica's sessions and CPU, at the moment
-it is busiest. So look-ups wait together: at most `concurrency` statements run at once in the process, and
-each reads the rows of every query of the same credentials that waited for it (up to `max_batch`). A quiet
-replica's look-up starts at once, alone.
+it is busiest. So look-ups wait together: one statement at a time per session key (credentials and session
+settings), at most `concurrency` in the process, each reading the rows of every query of its key that waited
+for it (up to `max_batch`). A quiet replica's look-up starts at once, alone.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ class _LoopState:
 
     #: Waiting look-ups by session key, the key waiting longest first.
     waiting: dict[str, list[_Wanted]] = field(default_factory=dict)
-    running: int = 0
-    statements: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Statements running: the session key of each, and when it started (the loop holds tasks weakly: this
+    #: keeps them).
+    running: dict[asyncio.Task[None], tuple[str, float]] = field(default_factory=dict)
 
 
 class HistoryBatches:
@@ -61,20 +62,30 @@ class HistoryBatches:
     def running(self) -> int:
         """Statements running now, in the current event loop."""
         state = self._loops.get(asyncio.get_running_loop())
-        return state.running if state else 0
+        return len(state.running) if state else 0
 
     async def read(self, key: str, meta: SnowflakeJobMetadata, run: Runner, *, wait: float) -> HistoryRecord | None:
         """The query's history row (None when the history has no such query).
 
         Raises:
             Late: no answer within `wait` seconds; the look-up is forgotten (a statement that already asked
-                for it still runs, and its other queries still get their rows).
+                for it still runs, and its other queries still get their rows). At once when the statements it
+                would wait for (its key's, or all when every slot is taken) have been running longer than that:
+                the history is not answering now (say, the warehouse is saturated and the statements queue
+                behind its queries), and waiting would only delay the task.
             SnowflakeError: the statement that asked for this query failed.
         """
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
             state = self._loops[loop] = _LoopState()
+        now = loop.time()
+        stuck = [now - started > wait for running_key, started in state.running.values() if running_key == key]
+        if any(stuck) or (
+            len(state.running) >= self._concurrency
+            and all(now - started > wait for _, started in state.running.values())
+        ):
+            raise Late(f"no answer to the look-ups running for over {wait:g} s")
         answer: asyncio.Future[HistoryRecord | None] = loop.create_future()
         state.waiting.setdefault(key, []).append(_Wanted(meta, run, answer))
         self._start(state)
@@ -84,19 +95,21 @@ class HistoryBatches:
             raise Late(f"no answer within {wait:g} s") from None
 
     def _start(self, state: _LoopState) -> None:
-        """Start statements for the keys waiting longest, while fewer than `concurrency` run."""
-        while state.running < self._concurrency and state.waiting:
-            key = next(iter(state.waiting))
+        """Start statements for the keys waiting longest that have none running, while fewer than
+        `concurrency` run."""
+        while len(state.running) < self._concurrency:
+            busy = {running_key for running_key, _ in state.running.values()}
+            key = next((waiting_key for waiting_key in state.waiting if waiting_key not in busy), None)
+            if key is None:
+                return
             wanted = [w for w in state.waiting.pop(key) if not w.answer.done()]  # done: its caller gave up
             batch, rest = wanted[: self._max_batch], wanted[self._max_batch :]
             if rest:
                 state.waiting[key] = rest  # behind the other keys
             if not batch:
                 continue
-            state.running += 1
             task = asyncio.ensure_future(self._statement(state, batch))
-            state.statements.add(task)  # the loop holds tasks weakly
-            task.add_done_callback(state.statements.discard)
+            state.running[task] = (key, asyncio.get_running_loop().time())
 
     async def _statement(self, state: _LoopState, batch: list[_Wanted]) -> None:
         metas = [w.meta for w in batch]
@@ -113,5 +126,7 @@ class HistoryBatches:
                 if not w.answer.done():
                     w.answer.set_result(records.get(w.meta.query_id))
         finally:
-            state.running -= 1
+            task = asyncio.current_task()
+            if task is not None:
+                state.running.pop(task, None)
             self._start(state)

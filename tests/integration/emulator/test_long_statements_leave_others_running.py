@@ -32,3 +32,25 @@ def test_quick_statements_finish_while_long_ones_run(connect: Any, wait_done: An
         conn.cursor().execute(f"select system$cancel_query('{query_id}')")
     for query_id in long_ids:
         assert wait_done(conn, query_id)[-1] == QueryStatus.ABORTED
+
+
+def test_statements_about_queries_never_wait_for_a_query_thread(sf: Any, connect: Any, wait_done: Any) -> None:
+    # More held queries than the emulator has query threads: the last ones wait for a thread, as queued queries
+    # wait for a warehouse. History look-ups and cancels are metadata operations: they answer at once.
+    sf.configure(min_query_ms=30_000)
+    conn = connect(paramstyle="numeric")
+    cur = conn.cursor()
+    ids = []
+    for n in range(70):
+        cur.execute_async("select :1", [n])
+        ids.append(cur.sfqid)
+    started = time.monotonic()
+    history = "select query_id from table(information_schema.query_history_by_user()) where query_id in (:1, :2)"
+    assert sorted(cur.execute(history, [ids[0], ids[-1]]).fetchall()) == sorted([(ids[0],), (ids[-1],)])
+    for query_id in (ids[0], ids[-1]):  # one running, one still waiting for a thread
+        cur.execute(f"select system$cancel_query('{query_id}')")
+    assert time.monotonic() - started < 5, "a metadata statement waited behind the held queries"
+    assert wait_done(conn, ids[0])[-1] == QueryStatus.ABORTED
+    assert wait_done(conn, ids[-1])[-1] == QueryStatus.ABORTED
+    for query_id in ids[1:-1]:
+        cur.execute(f"select system$cancel_query('{query_id}')")

@@ -93,6 +93,9 @@ class QueryRecord:
     cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     conn: Any = None
+    #: a worker thread has taken the query (before that, it waits for one as for a warehouse), or a cancel has
+    #: ended it while it waited
+    picked: bool = False
     executing: bool = False
     waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = dataclasses.field(default_factory=list)
 
@@ -232,6 +235,9 @@ class Engine:
         self._db = database
         self._knobs = knobs
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="local-snowflake-query")
+        # Statements about other queries (cancel, result scan, history) are metadata operations: they never wait
+        # for a query thread, which queries held by `min_query_ms` may all be using.
+        self._metadata_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="local-snowflake-metadata")
         self._records: collections.OrderedDict[str, QueryRecord] = collections.OrderedDict()
         self._by_request: dict[tuple[int, str], str] = {}
         self._lock = threading.Lock()
@@ -269,7 +275,8 @@ class Engine:
         record.params, record.batch, record.describe_only = params, batch, describe_only
         record.statement_count = int(count) if str(count).lstrip("-").isdigit() else 1
         session.previous_query_id, session.last_query_id = session.last_query_id, record.query_id
-        self._pool.submit(self._run, record)
+        classified = fs.classify(sql)
+        (self._pool if classified.kind == "sql" else self._metadata_pool).submit(self._run, record, classified)
         return record
 
     def _new_record(
@@ -354,6 +361,9 @@ class Engine:
             if record.executing and record.conn is not None:
                 # stops DuckDB at its next check; the worker then records ABORTED
                 fs.interrupt(record.conn)
+            waiting, record.picked = not record.picked, True
+        if waiting:  # still waiting for a thread: it ends now (the thread that takes it later does nothing)
+            self._finish(record, "ABORTED", error=_canceled_error())
         return True
 
     def shutdown(self) -> None:
@@ -362,12 +372,16 @@ class Engine:
             if not record.done:
                 self.cancel(record.query_id)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._metadata_pool.shutdown(wait=True, cancel_futures=True)
 
     # -- the worker ----------------------------------------------------------------------------------------------
 
-    def _run(self, record: QueryRecord) -> None:
+    def _run(self, record: QueryRecord, classified: fs.Classified) -> None:
+        with record.lock:
+            if record.picked:  # cancelled while it waited for this thread
+                return
+            record.picked = True
         knobs = self._knobs()
-        classified = fs.classify(record.sql)
         if classified.kind != "sql":
             # statements about other queries (cancel, result scan, history) are metadata operations in
             # Snowflake: they do not queue behind a warehouse nor take the simulated query time
