@@ -16,6 +16,12 @@ from flyteplugins.snowflake.metadata import SnowflakeJobMetadata
 pytestmark = pytest.mark.asyncio
 
 
+async def _settle() -> None:
+    """Let every task that can run take its steps."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 def _meta(query_id: str) -> SnowflakeJobMetadata:
     return SnowflakeJobMetadata("acct", "FLYTE", "DB", "PUBLIC", "WH", query_id, False, submitted_at=1.0)
 
@@ -58,7 +64,7 @@ class History:
 
 async def test_a_lone_look_up_runs_at_once() -> None:
     history = History()
-    batches = HistoryBatches(history.read)
+    batches = HistoryBatches(history.read, linger_s=0.0)
     record = await batches.read("k", _meta("q1"), history.runner("s1"), wait=1.0)
     assert record is not None and record.query_id == "q1"
     assert history.asked == [("s1", ["q1"])]
@@ -67,15 +73,15 @@ async def test_a_lone_look_up_runs_at_once() -> None:
 async def test_look_ups_that_arrive_while_a_statement_runs_share_the_next() -> None:
     history = History(known={"q1", "q2", "q3", "q4"})
     history.open.clear()
-    batches = HistoryBatches(history.read, concurrency=2)
+    batches = HistoryBatches(history.read, concurrency=2, linger_s=0.0)
     first = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
-    await asyncio.sleep(0)
+    await _settle()
     assert batches.running() == 1  # one statement at a time per key
     later = [
         asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5))
         for q in ("q2", "q3", "q4", "q5")
     ]
-    await asyncio.sleep(0)
+    await _settle()
     assert batches.running() == 1
     history.open.set()
     answers = await asyncio.gather(first, *later)
@@ -88,9 +94,9 @@ async def test_look_ups_that_arrive_while_a_statement_runs_share_the_next() -> N
 async def test_at_most_concurrency_statements_run_at_once() -> None:
     history = History()
     history.open.clear()
-    batches = HistoryBatches(history.read, concurrency=2)
+    batches = HistoryBatches(history.read, concurrency=2, linger_s=0.0)
     calls = [asyncio.ensure_future(batches.read(key, _meta(key), history.runner(key), wait=5)) for key in "abc"]
-    await asyncio.sleep(0)
+    await _settle()
     assert batches.running() == 2 and [conn for conn, _ in history.asked] == []
     history.open.set()
     assert all(await asyncio.gather(*calls))
@@ -100,14 +106,14 @@ async def test_at_most_concurrency_statements_run_at_once() -> None:
 async def test_different_credentials_never_share_a_statement() -> None:
     history = History()
     history.open.clear()
-    batches = HistoryBatches(history.read, concurrency=1)
+    batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
     busy = asyncio.ensure_future(batches.read("alice", _meta("a0"), history.runner("alice"), wait=5))
-    await asyncio.sleep(0)
+    await _settle()
     waiting = [
         asyncio.ensure_future(batches.read(key, _meta(q), history.runner(key), wait=5))
         for key, q in (("bob", "b1"), ("alice", "a1"), ("bob", "b2"))
     ]
-    await asyncio.sleep(0)
+    await _settle()
     history.open.set()
     await asyncio.gather(busy, *waiting)
     # bob waited first, so his statement goes first; each credential's queries on its own session
@@ -117,24 +123,24 @@ async def test_different_credentials_never_share_a_statement() -> None:
 async def test_a_batch_is_at_most_max_batch_queries() -> None:
     history = History()
     history.open.clear()
-    batches = HistoryBatches(history.read, concurrency=1, max_batch=2)
+    batches = HistoryBatches(history.read, concurrency=1, max_batch=2, linger_s=0.0)
     calls = [asyncio.ensure_future(batches.read("k", _meta(f"q{n}"), history.runner("s"), wait=5)) for n in range(5)]
-    await asyncio.sleep(0)
+    await _settle()
     history.open.set()
     assert all(await asyncio.gather(*calls))
-    assert [ids for _, ids in history.asked] == [["q0"], ["q1", "q2"], ["q3", "q4"]]
+    assert [ids for _, ids in history.asked] == [["q0", "q1"], ["q2", "q3"], ["q4"]]
 
 
 async def test_a_caller_that_gave_up_is_not_asked_for() -> None:
     history = History()
     history.open.clear()
-    batches = HistoryBatches(history.read, concurrency=1)
+    batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
     running = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
-    await asyncio.sleep(0)
+    await _settle()
     with pytest.raises(Late, match=r"within 0\.01 s"):
         await batches.read("k", _meta("q2"), history.runner("s"), wait=0.01)
     kept = asyncio.ensure_future(batches.read("k", _meta("q3"), history.runner("s"), wait=5))
-    await asyncio.sleep(0)
+    await _settle()
     history.open.set()
     assert (await running) is not None and (await kept) is not None
     assert [ids for _, ids in history.asked] == [["q1"], ["q3"]]
@@ -144,12 +150,12 @@ async def test_a_statement_answers_the_callers_still_waiting() -> None:
     history = History()
     history.open.clear()
     second = history.hold[1] = asyncio.Event()  # the statement for q1 and q2: held until q2 gives up
-    batches = HistoryBatches(history.read, concurrency=1)
+    batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
     ahead = asyncio.ensure_future(batches.read("k", _meta("q0"), history.runner("s"), wait=5))
-    await asyncio.sleep(0)
+    await _settle()
     patient = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
     hasty = asyncio.ensure_future(batches.read("k", _meta("q2"), history.runner("s"), wait=0.05))
-    await asyncio.sleep(0)
+    await _settle()
     history.open.set()
     await ahead
     with pytest.raises(Late):
@@ -164,11 +170,11 @@ async def test_a_failed_statement_fails_each_of_its_callers() -> None:
     history = History()
     history.open.clear()
     second = history.hold[1] = asyncio.Event()
-    batches = HistoryBatches(history.read, concurrency=1)
+    batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
     ahead = asyncio.ensure_future(batches.read("k", _meta("q0"), history.runner("s"), wait=5))
-    await asyncio.sleep(0)
+    await _settle()
     together = [asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5)) for q in ("q1", "q2")]
-    await asyncio.sleep(0)
+    await _settle()
     history.open.set()
     assert await ahead is not None
     history.fail = SnowflakeQueryError("Insufficient privileges to operate on warehouse 'WH'", errno=3001)
@@ -182,10 +188,10 @@ async def test_a_failed_statement_fails_each_of_its_callers() -> None:
 async def test_when_the_statements_ahead_are_stuck_a_look_up_gives_up_at_once() -> None:
     history = History()
     history.open.clear()  # the history answers nothing (statements queued behind a saturated warehouse)
-    batches = HistoryBatches(history.read, concurrency=2)
+    batches = HistoryBatches(history.read, concurrency=2, linger_s=0.0)
     loop = asyncio.get_running_loop()
     stuck = [asyncio.ensure_future(batches.read(key, _meta(key), history.runner(key), wait=0.05)) for key in "ab"]
-    await asyncio.sleep(0)
+    await _settle()
     waited = loop.time()
     with pytest.raises(Late):  # both running for less than `wait`: this one waits its turn, then gives up
         await batches.read("c", _meta("c"), history.runner("c"), wait=0.05)
@@ -204,3 +210,20 @@ async def test_when_the_statements_ahead_are_stuck_a_look_up_gives_up_at_once() 
     assert [ids for _, ids in history.asked] == [["a"], ["b"]]  # "c" gave up before its turn came
     record = await batches.read("a", _meta("a3"), history.runner("a"), wait=1)
     assert record is not None and record.query_id == "a3"
+
+
+async def test_while_a_keys_queries_keep_finishing_a_statement_waits_for_more() -> None:
+    history = History()
+    batches = HistoryBatches(history.read, linger_s=0.2, burst_s=5.0)
+    assert await batches.read("k", _meta("q1"), history.runner("s"), wait=1)  # quiet: at once, alone
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    calls = []
+    for n in (2, 3, 4):  # one every 50 ms, right after the first: the same wave
+        calls.append(asyncio.ensure_future(batches.read("k", _meta(f"q{n}"), history.runner("s"), wait=1)))
+        await asyncio.sleep(0.05)
+    assert all(await asyncio.gather(*calls))
+    assert loop.time() - started >= 0.2
+    assert [ids for _, ids in history.asked] == [["q1"], ["q2", "q3", "q4"]]
+    assert await batches.read("other", _meta("o1"), history.runner("o"), wait=1)  # another key is quiet
+    assert history.asked[-1] == ("o", ["o1"])

@@ -5,12 +5,16 @@ history. Queries often finish together (a warehouse's queue draining a wave of t
 would put that many statements on the users' warehouses, and on this replica's sessions and CPU, at the moment
 it is busiest. So look-ups wait together: one statement at a time per session key (credentials and session
 settings), at most `concurrency` in the process, each reading the rows of every query of its key that waited
-for it (up to `max_batch`). A quiet replica's look-up starts at once, alone.
+for it (up to `max_batch`). A quiet key's look-up starts at once, alone. While a key's queries keep finishing
+(its last statement ended less than `burst_s` ago), a statement first waits `linger_s` for more of them: the
+GetTasks that see a wave's queries finish are spread over the backend's poll interval, so they rarely arrive
+while a statement runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,15 +49,27 @@ class _LoopState:
     #: Statements running: the session key of each, and when it started (the loop holds tasks weakly: this
     #: keeps them).
     running: dict[asyncio.Task[None], tuple[str, float]] = field(default_factory=dict)
+    #: When each key's last statement ended (loop time).
+    ended: dict[str, float] = field(default_factory=dict)
 
 
 class HistoryBatches:
     """History look-ups of finished queries, batched per session key (credentials and session settings)."""
 
-    def __init__(self, read: Reader, *, concurrency: int = 2, max_batch: int = 200) -> None:
+    def __init__(
+        self,
+        read: Reader,
+        *,
+        concurrency: int = 2,
+        max_batch: int = 200,
+        linger_s: float = 0.1,
+        burst_s: float = 1.0,
+    ) -> None:
         self._read = read
         self._concurrency = concurrency
         self._max_batch = max_batch
+        self._linger_s = linger_s
+        self._burst_s = burst_s
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
         #: Statements run so far, and query ids they asked for (for tests and benchmarks).
         self.statements = 0
@@ -97,21 +113,35 @@ class HistoryBatches:
     def _start(self, state: _LoopState) -> None:
         """Start statements for the keys waiting longest that have none running, while fewer than
         `concurrency` run."""
+        loop = asyncio.get_running_loop()
         while len(state.running) < self._concurrency:
             busy = {running_key for running_key, _ in state.running.values()}
             key = next((waiting_key for waiting_key in state.waiting if waiting_key not in busy), None)
             if key is None:
                 return
-            wanted = [w for w in state.waiting.pop(key) if not w.answer.done()]  # done: its caller gave up
+            now = loop.time()
+            in_burst = now - state.ended.get(key, -math.inf) < self._burst_s
+            task = asyncio.ensure_future(self._statement(state, key, self._linger_s if in_burst else 0.0))
+            state.running[task] = (key, now)
+
+    async def _statement(self, state: _LoopState, key: str, linger: float) -> None:
+        try:
+            if linger > 0:
+                await asyncio.sleep(linger)  # the key's look-ups that arrive meanwhile join this statement
+            wanted = [w for w in state.waiting.pop(key, []) if not w.answer.done()]  # done: its caller gave up
             batch, rest = wanted[: self._max_batch], wanted[self._max_batch :]
             if rest:
                 state.waiting[key] = rest  # behind the other keys
-            if not batch:
-                continue
-            task = asyncio.ensure_future(self._statement(state, batch))
-            state.running[task] = (key, asyncio.get_running_loop().time())
+            if batch:
+                await self._ask(batch)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                state.running.pop(task, None)
+            state.ended[key] = asyncio.get_running_loop().time()
+            self._start(state)
 
-    async def _statement(self, state: _LoopState, batch: list[_Wanted]) -> None:
+    async def _ask(self, batch: list[_Wanted]) -> None:
         metas = [w.meta for w in batch]
         self.statements += 1
         self.asked += len(metas)
@@ -125,8 +155,3 @@ class HistoryBatches:
             for w in batch:
                 if not w.answer.done():
                     w.answer.set_result(records.get(w.meta.query_id))
-        finally:
-            task = asyncio.current_task()
-            if task is not None:
-                state.running.pop(task, None)
-            self._start(state)
