@@ -62,8 +62,8 @@ class HistoryBatches:
         *,
         concurrency: int = 2,
         max_batch: int = 200,
-        linger_s: float = 0.1,
-        burst_s: float = 1.0,
+        linger_s: float = 0.5,
+        burst_s: float = 2.0,
     ) -> None:
         self._read = read
         self._concurrency = concurrency

@@ -209,3 +209,27 @@ def test_a_look_up_of_several_ids_answers_each_of_them(connect: Any) -> None:
     both = cur.execute(history + "where query_id in (:1, :2, :3) order by start_time", [one, third, "no-such-id"])
     assert both.fetchall() == [(one,), (third,)]
     assert two not in {row[0] for row in cur.execute(history + "where query_id in (:1)", [one]).fetchall()}
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        "*",
+        "query_id, query_text, execution_status, start_time, end_time, total_elapsed_time, rows_produced",
+        "h.query_id as id, h.bytes_scanned, error_code, warehouse_name as wh, is_client_generated_statement",
+    ],
+)
+def test_a_look_up_that_only_picks_columns_answers_as_the_sql_would(connect: Any, columns: str) -> None:
+    # `where query_id in (...)` alone is answered without running SQL; `and 1 = 1` makes DuckDB run it: the
+    # two answers, their columns and types included, must be the same.
+    conn = connect(paramstyle="numeric")
+    one, two = _two_queries(conn)
+    history = f"select {columns} from table(information_schema.query_history_by_user()) h where query_id in (:1, :2)"
+    answers = []
+    for sql in (history, history + " and 1 = 1"):
+        cur = conn.cursor().execute(sql, [one, two])
+        answers.append(([(d.name, d.type_code, d.scale, d.is_nullable) for d in cur.description], cur.fetchall()))
+    (quick_columns, quick_rows), (sql_columns, sql_rows) = answers
+    assert quick_columns == sql_columns
+    assert sorted(quick_rows, key=repr) == sorted(sql_rows, key=repr)
+    assert len(quick_rows) == 2

@@ -754,6 +754,9 @@ class Classified:
     #: "history": the query ids its WHERE allows (`QUERY_ID = ...` or `QUERY_ID IN (...)` at the top of the
     #: condition), each as ("literal", id) or ("bind", position or name); None when it does not name them.
     query_ids: tuple[tuple[str, Any], ...] | None = None
+    #: "history": when the statement only picks columns (plain or renamed, or `*`) of the rows `query_ids`
+    #: names, with no other condition, ordering or grouping: (column, output name) pairs ("*": all columns).
+    projection: tuple[tuple[str, str], ...] | None = None
 
 
 _QUICK = re.compile(r"SYSTEM\$CANCEL_QUERY|RESULT_SCAN|QUERY_HISTORY|QUERY_TAG", re.IGNORECASE)
@@ -822,6 +825,31 @@ def _required_query_ids(where: exp.Expr | None, placeholders: int, alias: str) -
     return None
 
 
+_CLAUSES_BESIDES_COLUMNS = ("joins", "group", "having", "order", "limit", "offset", "distinct", "qualify", "with")
+
+
+def _projection(select: exp.Expr, alias: str) -> tuple[tuple[str, str], ...] | None:
+    """The (column, output name) pairs of a history SELECT that only picks columns of the rows its WHERE names by
+    query id (the WHERE being that condition alone); None when it does anything else."""
+    if not isinstance(select, exp.Select) or any(select.args.get(c) for c in _CLAUSES_BESIDES_COLUMNS):
+        return None
+    where = select.args.get("where")
+    if not isinstance(where, exp.Where) or not isinstance(where.this, (exp.EQ, exp.In)):
+        return None
+    pairs = []
+    for item in select.expressions:
+        column, output = (item.this, item.alias) if isinstance(item, exp.Alias) else (item, None)
+        if isinstance(column, exp.Star) and output is None:
+            pairs.append(("*", "*"))
+            continue
+        if not isinstance(column, exp.Column) or isinstance(column.this, exp.Star):
+            return None
+        if column.table and column.table.upper() != alias.upper():
+            return None
+        pairs.append((column.name, output or column.name))
+    return tuple(pairs) or None
+
+
 def _id_reference(value: exp.Expr, position: int, only_binds_here: bool) -> tuple[str, Any] | None:
     """One value a query id is compared with: a string literal or a bind (None: anything else)."""
     if isinstance(value, exp.Literal) and value.is_string:
@@ -874,7 +902,8 @@ def _classify(expr: exp.Expr) -> Classified | None:
                 query_ids = _required_query_ids(expr.args.get("where"), placeholders, node.alias_or_name)
             node.replace(exp.Table(this=exp.to_identifier("QUERY_HISTORY"), alias=node.args.get("alias")))
             upper = expr.transform(fs_transforms.upper_case_unquoted_identifiers)
-            return Classified("history", name, upper.sql(dialect="duckdb"), options, query_ids)
+            projection = _projection(upper, node.alias_or_name) if query_ids is not None else None
+            return Classified("history", name, upper.sql(dialect="duckdb"), options, query_ids, projection)
     return None
 
 
