@@ -159,3 +159,33 @@ async def test_a_slow_history_look_up_does_not_hold_get(
             break
         await asyncio.sleep(0.02)
     assert connector._figures.running() == 0  # ...until it ends, on its own
+
+
+async def test_a_check_whose_figures_must_wait_for_a_look_up_answers_at_once(
+    connector: SnowflakeConnector, driver: FakeDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver.status = "SUCCESS"
+    release = threading.Event()
+    asked: list[list[str]] = []
+
+    def slow_history(conn: Any, metas: Sequence[SnowflakeJobMetadata], *, user: str | None) -> dict[str, Any]:
+        asked.append([m.query_id for m in metas])
+        release.wait(5)
+        return {}
+
+    monkeypatch.setattr(_observe, "read_histories", slow_history)
+    first, second = _meta(), _meta()
+    answer = await connector.get(first, finish_wait=0.05, **SECRETS)  # its look-up runs, and holds on
+    assert answer.phase == TaskExecution.RUNNING and answer.message.endswith("saving its result")
+    started = time.monotonic()
+    answer = await connector.get(second, finish_wait=2.0, **SECRETS)
+    assert time.monotonic() - started < 1.0, "the check waited for figures queued behind another look-up"
+    assert answer.phase == TaskExecution.RUNNING and answer.message.endswith("saving its result")
+    release.set()
+    for _ in range(100):
+        answer = await connector.get(second, finish_wait=0.05, **SECRETS)
+        if answer.phase != TaskExecution.RUNNING:
+            break
+        await asyncio.sleep(0.05)
+    assert answer.phase == TaskExecution.SUCCEEDED, answer.message
+    assert [first.query_id] in asked and [second.query_id] in asked  # its own look-up, after the first one

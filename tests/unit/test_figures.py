@@ -227,3 +227,17 @@ async def test_while_a_keys_queries_keep_finishing_a_statement_waits_for_more() 
     assert [ids for _, ids in history.asked] == [["q1"], ["q2", "q3", "q4"]]
     assert await batches.read("other", _meta("o1"), history.runner("o"), wait=1)  # another key is quiet
     assert history.asked[-1] == ("o", ["o1"])
+
+
+async def test_a_key_is_busy_while_a_look_up_of_it_runs_or_waits() -> None:
+    history = History()
+    history.open.clear()
+    batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
+    assert not batches.busy("a")
+    running = asyncio.ensure_future(batches.read("a", _meta("a1"), history.runner("a"), wait=5))
+    waiting = asyncio.ensure_future(batches.read("b", _meta("b1"), history.runner("b"), wait=5))
+    await _settle()
+    assert batches.busy("a") and batches.busy("b") and not batches.busy("c")
+    history.open.set()
+    await asyncio.gather(running, waiting)
+    assert not batches.busy("a") and not batches.busy("b")

@@ -80,6 +80,14 @@ class HistoryBatches:
         state = self._loops.get(asyncio.get_running_loop())
         return len(state.running) if state else 0
 
+    def busy(self, key: str) -> bool:
+        """Whether a look-up for `key` now would wait for a statement ahead of it (one running or gathering, or
+        look-ups already waiting), in the current event loop."""
+        state = self._loops.get(asyncio.get_running_loop())
+        if state is None:
+            return False
+        return key in state.waiting or any(running_key == key for running_key, _ in state.running.values())
+
     async def read(self, key: str, meta: SnowflakeJobMetadata, run: Runner, *, wait: float) -> HistoryRecord | None:
         """The query's history row (None when the history has no such query).
 

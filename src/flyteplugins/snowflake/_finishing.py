@@ -62,7 +62,7 @@ class Finishing(Generic[T]):
             job = asyncio.ensure_future(make())
             self._jobs[key] = job
             job.add_done_callback(lambda _: self._done_at.__setitem__(key, time.monotonic()))
-        if not job.done():
+        if not job.done() and wait > 0:
             # asyncio.wait never cancels what it waits for: a caller that goes away (a cancelled gRPC call)
             # leaves the job running for the next one.
             await asyncio.wait({job}, timeout=wait)

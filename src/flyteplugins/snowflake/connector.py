@@ -198,6 +198,10 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
 
         if finish_wait is None:
             return await finish()
+        if query_history and self._figures.busy(_figures_key(config, Credentials.from_kwargs(secrets))):
+            # Its figures will wait for the look-up ahead of them (queries finishing together): longer than the
+            # wait, which would only hold this call. Start the work and answer now; the next check collects it.
+            finish_wait = 0.0
         done, resource = await self._finishing.run(meta.query_id, finish, finish_wait)
         if done and resource is not None:
             return resource
@@ -358,7 +362,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         def run(fn: Callable[[Any], T]) -> Awaitable[T]:
             return self._run(config, credentials, fn)
 
-        key = credentials.fingerprint(_target_of(config).identity)
+        key = _figures_key(config, credentials)
         try:
             record = await self._figures.read(key, meta, run, wait=_observe.FIGURES_WAIT_S)
         except Late:
@@ -535,6 +539,11 @@ def _target_of(config: SnowflakeConfig) -> _Target:
     if len(_targets) > _CACHE_SIZE:
         _targets.popitem(last=False)
     return target
+
+
+def _figures_key(config: SnowflakeConfig, credentials: Credentials) -> str:
+    """The key history look-ups share statements by: the pool's key of the task's session."""
+    return credentials.fingerprint(_target_of(config).identity)
 
 
 def _submission(
