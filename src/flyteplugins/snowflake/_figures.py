@@ -29,6 +29,10 @@ Runner = Callable[[Callable[[Any], dict[str, HistoryRecord]]], Awaitable[dict[st
 Reader = Callable[[Any, Sequence[SnowflakeJobMetadata]], dict[str, HistoryRecord]]
 
 
+#: How many keys' last statement times are kept before the quiet ones are forgotten.
+_KEYS_KEPT = 1024
+
+
 class Late(Exception):
     """The query history did not answer in time; the statement goes on and its answer is dropped."""
 
@@ -146,7 +150,10 @@ class HistoryBatches:
             task = asyncio.current_task()
             if task is not None:
                 state.running.pop(task, None)
-            state.ended[key] = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            state.ended[key] = now
+            if len(state.ended) > _KEYS_KEPT:  # credentials come and go: forget the quiet ones
+                state.ended = {k: t for k, t in state.ended.items() if now - t < self._burst_s}
             self._start(state)
 
     async def _ask(self, batch: list[_Wanted]) -> None:
