@@ -332,7 +332,10 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             metrics = service.prometheus()
         finally:
             service.stop()
-        ran = [q for q in sf.query_history() if marker in q.query_text][: args.queries]
+        history = sf.query_history()
+        ran = [q for q in history if marker in q.query_text][: args.queries]
+        # the statements that read finished queries' figures for custom_info (and any GetTaskMetrics/Logs)
+        history_reads = sum(1 for q in history if "QUERY_HISTORY_BY_USER" in q.query_text)
     if args.trace:
         with open(args.trace, "a") as trace:
             trace.writelines(f"{side} {at:.3f} {took * 1000:.1f} {phase}\n" for took, at, phase in outcome.slowest)
@@ -360,6 +363,7 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
         "warm_up": args.warm_up,
         "executions": len(ran),
         "distinct_query_ids": len({q.query_id for q in ran}),
+        "history_statements": history_reads,
         "polls": polls,
         "get_p50_ms": round(_percentile(outcome.latencies, 0.50) * 1000, 1),
         "get_p99_ms": round(_percentile(outcome.latencies, 0.99) * 1000, 1),

@@ -241,3 +241,17 @@ async def test_a_key_is_busy_while_a_look_up_of_it_runs_or_waits() -> None:
     history.open.set()
     await asyncio.gather(running, waiting)
     assert not batches.busy("a") and not batches.busy("b")
+
+
+async def test_quiet_keys_are_forgotten() -> None:
+    from flyteplugins.snowflake import _figures
+
+    history = History()
+    batches = HistoryBatches(history.read, linger_s=0.0, burst_s=0.01)
+    for n in range(_figures._KEYS_KEPT):
+        assert await batches.read(f"key{n}", _meta(f"q{n}"), history.runner("s"), wait=1)
+    state = batches._loops[asyncio.get_running_loop()]
+    assert len(state.ended) == _figures._KEYS_KEPT  # all kept so far
+    await asyncio.sleep(0.02)  # all quiet now
+    assert await batches.read("new", _meta("q-new"), history.runner("s"), wait=1)
+    assert list(state.ended) == ["new"]
