@@ -275,9 +275,19 @@ class Engine:
         record.params, record.batch, record.describe_only = params, batch, describe_only
         record.statement_count = int(count) if str(count).lstrip("-").isdigit() else 1
         session.previous_query_id, session.last_query_id = session.last_query_id, record.query_id
-        classified = fs.classify(sql)
-        (self._pool if classified.kind == "sql" else self._metadata_pool).submit(self._run, record, classified)
+        if fs.may_be_about_queries(sql):
+            self._metadata_pool.submit(self._route, record)  # parsing it is a few ms: not on the event loop
+        else:
+            self._pool.submit(self._run, record, fs.Classified("sql"))
         return record
+
+    def _route(self, record: QueryRecord) -> None:
+        """Run a statement about queries here, on a metadata thread; hand anything else to the query threads."""
+        classified = fs.classify(record.sql)
+        if classified.kind == "sql":
+            self._pool.submit(self._run, record, classified)
+        else:
+            self._run(record, classified)
 
     def _new_record(
         self, session: Session, sql: str, *, request_id: str, asynchronous: bool, tag: str, parent: str | None = None
@@ -371,8 +381,8 @@ class Engine:
         for record in self.records():
             if not record.done:
                 self.cancel(record.query_id)
+        self._metadata_pool.shutdown(wait=True, cancel_futures=True)  # first: it hands statements to the other
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._metadata_pool.shutdown(wait=True, cancel_futures=True)
 
     # -- the worker ----------------------------------------------------------------------------------------------
 

@@ -762,8 +762,13 @@ class Classified:
 _QUICK = re.compile(r"SYSTEM\$CANCEL_QUERY|RESULT_SCAN|QUERY_HISTORY|QUERY_TAG", re.IGNORECASE)
 
 
+def may_be_about_queries(sql: str) -> bool:
+    """False when the text cannot be one of the statements `classify` recognises (a quick look, no parsing)."""
+    return _QUICK.search(sql) is not None
+
+
 def classify(sql: str) -> Classified:
-    if not _QUICK.search(sql):
+    if not may_be_about_queries(sql):
         return Classified("sql")
     return _classify_text(sql) if len(sql) < 10_000 else _classify_uncached(sql)
 
