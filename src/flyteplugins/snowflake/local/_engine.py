@@ -492,6 +492,7 @@ class Engine:
                 parent=record.query_id,
             )
             child_ids.append(child.query_id)
+            child.picked = True  # run here, by its parent's thread: a cancel stops it as a running query
             child.started = time.time()
             child.status = "RUNNING"
             try:
