@@ -198,7 +198,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
 
         if finish_wait is None:
             return await finish()
-        if query_history and self._figures.busy(_figures_key(config, Credentials.from_kwargs(secrets))):
+        if query_history and self._figures.busy(_session_key(config, Credentials.from_kwargs(secrets))):
             # Its figures will wait for the look-up ahead of them (queries finishing together): longer than the
             # wait, which would only hold this call. Start the work and answer now; the next check collects it.
             finish_wait = 0.0
@@ -362,7 +362,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         def run(fn: Callable[[Any], T]) -> Awaitable[T]:
             return self._run(config, credentials, fn)
 
-        key = _figures_key(config, credentials)
+        key = _session_key(config, credentials)
         try:
             record = await self._figures.read(key, meta, run, wait=_observe.FIGURES_WAIT_S)
         except Late:
@@ -413,7 +413,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         session other calls may be using at the same time: only for requests that run no SQL (status checks).
         """
         target = _target_of(config)
-        key = credentials.fingerprint(target.identity)
+        key = _session_key(config, credentials)
         delays = list(RETRY_DELAYS) if retry else []
         fresh_session_retries = 1
 
@@ -541,8 +541,8 @@ def _target_of(config: SnowflakeConfig) -> _Target:
     return target
 
 
-def _figures_key(config: SnowflakeConfig, credentials: Credentials) -> str:
-    """The key history look-ups share statements by: the pool's key of the task's session."""
+def _session_key(config: SnowflakeConfig, credentials: Credentials) -> str:
+    """The pool's key of a task's sessions (history look-ups share statements by it too); never a secret."""
     return credentials.fingerprint(_target_of(config).identity)
 
 
