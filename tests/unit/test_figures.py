@@ -22,6 +22,13 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+def _ask(
+    batches: HistoryBatches, history: History, key: str, query_id: str, *, conn: str = "s", wait: float = 5
+) -> asyncio.Future[HistoryRecord | None]:
+    """Start a look-up of `query_id`, keyed `key`, run on the history's connection `conn`."""
+    return asyncio.ensure_future(batches.read(key, _meta(query_id), history.runner(conn), wait=wait))
+
+
 def _meta(query_id: str) -> SnowflakeJobMetadata:
     return SnowflakeJobMetadata("acct", "FLYTE", "DB", "PUBLIC", "WH", query_id, False, submitted_at=1.0)
 
@@ -74,13 +81,10 @@ async def test_look_ups_that_arrive_while_a_statement_runs_share_the_next() -> N
     history = History(known={"q1", "q2", "q3", "q4"})
     history.open.clear()
     batches = HistoryBatches(history.read, concurrency=2, linger_s=0.0)
-    first = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
+    first = _ask(batches, history, "k", "q1")
     await _settle()
     assert batches.running() == 1  # one statement at a time per key
-    later = [
-        asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5))
-        for q in ("q2", "q3", "q4", "q5")
-    ]
+    later = [_ask(batches, history, "k", q) for q in ("q2", "q3", "q4", "q5")]
     await _settle()
     assert batches.running() == 1
     history.open.set()
@@ -95,7 +99,7 @@ async def test_at_most_concurrency_statements_run_at_once() -> None:
     history = History()
     history.open.clear()
     batches = HistoryBatches(history.read, concurrency=2, linger_s=0.0)
-    calls = [asyncio.ensure_future(batches.read(key, _meta(key), history.runner(key), wait=5)) for key in "abc"]
+    calls = [_ask(batches, history, key, key, conn=key) for key in "abc"]
     await _settle()
     assert batches.running() == 2 and [conn for conn, _ in history.asked] == []
     history.open.set()
@@ -107,12 +111,9 @@ async def test_different_credentials_never_share_a_statement() -> None:
     history = History()
     history.open.clear()
     batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
-    busy = asyncio.ensure_future(batches.read("alice", _meta("a0"), history.runner("alice"), wait=5))
+    busy = _ask(batches, history, "alice", "a0", conn="alice")
     await _settle()
-    waiting = [
-        asyncio.ensure_future(batches.read(key, _meta(q), history.runner(key), wait=5))
-        for key, q in (("bob", "b1"), ("alice", "a1"), ("bob", "b2"))
-    ]
+    waiting = [_ask(batches, history, key, q, conn=key) for key, q in (("bob", "b1"), ("alice", "a1"), ("bob", "b2"))]
     await _settle()
     history.open.set()
     await asyncio.gather(busy, *waiting)
@@ -124,7 +125,7 @@ async def test_a_batch_is_at_most_max_batch_queries() -> None:
     history = History()
     history.open.clear()
     batches = HistoryBatches(history.read, concurrency=1, max_batch=2, linger_s=0.0)
-    calls = [asyncio.ensure_future(batches.read("k", _meta(f"q{n}"), history.runner("s"), wait=5)) for n in range(5)]
+    calls = [_ask(batches, history, "k", f"q{n}") for n in range(5)]
     await _settle()
     history.open.set()
     assert all(await asyncio.gather(*calls))
@@ -135,11 +136,11 @@ async def test_a_caller_that_gave_up_is_not_asked_for() -> None:
     history = History()
     history.open.clear()
     batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
-    running = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
+    running = _ask(batches, history, "k", "q1")
     await _settle()
     with pytest.raises(Late, match=r"within 0\.01 s"):
         await batches.read("k", _meta("q2"), history.runner("s"), wait=0.01)
-    kept = asyncio.ensure_future(batches.read("k", _meta("q3"), history.runner("s"), wait=5))
+    kept = _ask(batches, history, "k", "q3")
     await _settle()
     history.open.set()
     assert (await running) is not None and (await kept) is not None
@@ -151,10 +152,10 @@ async def test_a_statement_answers_the_callers_still_waiting() -> None:
     history.open.clear()
     second = history.hold[1] = asyncio.Event()  # the statement for q1 and q2: held until q2 gives up
     batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
-    ahead = asyncio.ensure_future(batches.read("k", _meta("q0"), history.runner("s"), wait=5))
+    ahead = _ask(batches, history, "k", "q0")
     await _settle()
-    patient = asyncio.ensure_future(batches.read("k", _meta("q1"), history.runner("s"), wait=5))
-    hasty = asyncio.ensure_future(batches.read("k", _meta("q2"), history.runner("s"), wait=0.05))
+    patient = _ask(batches, history, "k", "q1")
+    hasty = _ask(batches, history, "k", "q2", wait=0.05)
     await _settle()
     history.open.set()
     await ahead
@@ -171,9 +172,9 @@ async def test_a_failed_statement_fails_each_of_its_callers() -> None:
     history.open.clear()
     second = history.hold[1] = asyncio.Event()
     batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
-    ahead = asyncio.ensure_future(batches.read("k", _meta("q0"), history.runner("s"), wait=5))
+    ahead = _ask(batches, history, "k", "q0")
     await _settle()
-    together = [asyncio.ensure_future(batches.read("k", _meta(q), history.runner("s"), wait=5)) for q in ("q1", "q2")]
+    together = [_ask(batches, history, "k", q) for q in ("q1", "q2")]
     await _settle()
     history.open.set()
     assert await ahead is not None
@@ -190,7 +191,7 @@ async def test_when_the_statements_ahead_are_stuck_a_look_up_gives_up_at_once() 
     history.open.clear()  # the history answers nothing (statements queued behind a saturated warehouse)
     batches = HistoryBatches(history.read, concurrency=2, linger_s=0.0)
     loop = asyncio.get_running_loop()
-    stuck = [asyncio.ensure_future(batches.read(key, _meta(key), history.runner(key), wait=0.05)) for key in "ab"]
+    stuck = [_ask(batches, history, key, key, conn=key, wait=0.05) for key in "ab"]
     await _settle()
     waited = loop.time()
     with pytest.raises(Late):  # both running for less than `wait`: this one waits its turn, then gives up
@@ -220,7 +221,7 @@ async def test_while_a_keys_queries_keep_finishing_a_statement_waits_for_more() 
     started = loop.time()
     calls = []
     for n in (2, 3, 4):  # one every 50 ms, right after the first: the same wave
-        calls.append(asyncio.ensure_future(batches.read("k", _meta(f"q{n}"), history.runner("s"), wait=1)))
+        calls.append(_ask(batches, history, "k", f"q{n}", wait=1))
         await asyncio.sleep(0.05)
     assert all(await asyncio.gather(*calls))
     assert loop.time() - started >= 0.2
@@ -234,8 +235,8 @@ async def test_a_key_is_busy_while_a_look_up_of_it_runs_or_waits() -> None:
     history.open.clear()
     batches = HistoryBatches(history.read, concurrency=1, linger_s=0.0)
     assert not batches.busy("a")
-    running = asyncio.ensure_future(batches.read("a", _meta("a1"), history.runner("a"), wait=5))
-    waiting = asyncio.ensure_future(batches.read("b", _meta("b1"), history.runner("b"), wait=5))
+    running = _ask(batches, history, "a", "a1", conn="a")
+    waiting = _ask(batches, history, "b", "b1", conn="b")
     await _settle()
     assert batches.busy("a") and batches.busy("b") and not batches.busy("c")
     history.open.set()
