@@ -66,3 +66,14 @@ def test_timers_fire_in_deadline_order_and_cancelled_ones_never() -> None:
     assert done.wait(5)
     assert fired == ["early", "late"]
     assert early.executed and late.executed and not disarmed.executed
+
+
+def test_a_firing_timer_counts_as_executed_before_its_cancel_goes_out() -> None:
+    # The statement's request can return "canceled" while the cancel request is still in flight; the driver
+    # calls that a timeout only if `executed` is already set by then.
+    seen: list[bool] = []
+    done = threading.Event()
+    timer = _client.SharedCancellationTimer(0.05, lambda: (seen.append(timer.executed), done.set()))
+    timer.start()
+    assert done.wait(5)
+    assert seen == [True]

@@ -150,8 +150,11 @@ class SharedCancellationTimer:
         function, args, kwargs = self.function, self.args, self.kwargs
         if self.cancelled or function is None:
             return
-        function(*args, **kwargs)
+        # Marked before the cancel goes out: the statement's own request can come back "canceled" while the
+        # cancel request is still in flight, and the driver words its error as a timeout only when it sees
+        # `executed` (the driver's own Timer sets it after, and loses that race).
         self.executed = True
+        function(*args, **kwargs)
 
 
 class _Deadlines:
