@@ -35,8 +35,9 @@ async def test_a_wave_of_finished_queries_all_get_their_figures(connector, make_
         assert "query_history_unavailable" not in answer.custom_info, answer.custom_info
         assert answer.custom_info["query_history"]["rows_produced"] == 1, meta.query_id
     look_ups = len([q for q in sf.query_history() if "QUERY_HISTORY_BY_USER" in q.query_text and q.start_time >= began])
-    # one at a time for these credentials: the first check's alone, the checks that came meanwhile share the next
-    assert 2 <= look_ups < WAVE / 2
+    # shared, one at a time for these credentials: usually the first check's look-up goes alone and the checks
+    # that came meanwhile share the next; on a loaded machine all twelve may join the first before it is sent
+    assert 1 <= look_ups < WAVE / 2
     assert look_ups == connector._figures.statements
 
 
