@@ -56,6 +56,10 @@ class _LoopState:
     #: When each key's last statement ended (loop time).
     ended: dict[str, float] = field(default_factory=dict)
 
+    def keys_running(self) -> set[str]:
+        """The session keys that have a statement running (or gathering)."""
+        return {key for key, _ in self.running.values()}
+
 
 class HistoryBatches:
     """History look-ups of finished queries, batched per session key (credentials and session settings)."""
@@ -75,9 +79,8 @@ class HistoryBatches:
         self._linger_s = linger_s
         self._burst_s = burst_s
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
-        #: Statements run so far, and query ids they asked for (for tests and benchmarks).
+        #: Statements run so far (for tests).
         self.statements = 0
-        self.asked = 0
 
     def running(self) -> int:
         """Statements running now, in the current event loop."""
@@ -90,7 +93,7 @@ class HistoryBatches:
         state = self._loops.get(asyncio.get_running_loop())
         if state is None:
             return False
-        return key in state.waiting or any(running_key == key for running_key, _ in state.running.values())
+        return key in state.waiting or key in state.keys_running()
 
     async def read(self, key: str, meta: SnowflakeJobMetadata, run: Runner, *, wait: float) -> HistoryRecord | None:
         """The query's history row (None when the history has no such query).
@@ -127,7 +130,7 @@ class HistoryBatches:
         `concurrency` run."""
         loop = asyncio.get_running_loop()
         while len(state.running) < self._concurrency:
-            busy = {running_key for running_key, _ in state.running.values()}
+            busy = state.keys_running()
             key = next((waiting_key for waiting_key in state.waiting if waiting_key not in busy), None)
             if key is None:
                 return
@@ -159,7 +162,6 @@ class HistoryBatches:
     async def _ask(self, batch: list[_Wanted]) -> None:
         metas = [w.meta for w in batch]
         self.statements += 1
-        self.asked += len(metas)
         try:
             records = await batch[0].run(lambda conn: self._read(conn, metas))
         except Exception as exc:
