@@ -103,7 +103,7 @@ class GcPauses:
             self.pauses.append((self._started, info["generation"], took))
 
 
-class Steal(threading.Thread):
+class CpuSampler(threading.Thread):
     """CPU time the hypervisor gave to other guests (/proc/stat `steal`), and the CPU of each of our processes,
     sampled every `period` seconds.
 
@@ -113,7 +113,7 @@ class Steal(threading.Thread):
     """
 
     def __init__(self, pids: dict[str, int] | None = None, period: float = 0.25) -> None:
-        super().__init__(daemon=True, name="steal")
+        super().__init__(daemon=True, name="cpu-sampler")
         self.period = period
         self.pids = dict(pids or {})
         # (wall clock, steal seconds so far over all CPUs, each process's CPU seconds so far)
@@ -142,10 +142,10 @@ class Steal(threading.Thread):
         self.join(timeout=5)
         self._sample()
 
-    def total(self) -> float:
+    def steal_total(self) -> float:
         return self.samples[-1][1] - self.samples[0][1] if self.samples else 0.0
 
-    def steps(self) -> list[tuple[float, float]]:
+    def steal_steps(self) -> list[tuple[float, float]]:
         """(wall clock at the step's start, stolen milliseconds per second during it) for steps with any."""
         return [
             (t0, (s1 - s0) * 1000 / (t1 - t0))
@@ -313,10 +313,10 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             gc.freeze()
             pauses = GcPauses()
             gc.callbacks.append(pauses)
-            steal = Steal({"c0": service.process.pid, "emulator": sf.pid, "harness": os.getpid()})
-            steal.start()
+            sampler = CpuSampler({"c0": service.process.pid, "emulator": sf.pid, "harness": os.getpid()})
+            sampler.start()
             outcome = asyncio.run(_drive(service.port, template, inputs, args.interval))
-            steal.finish()
+            sampler.finish()
             gc.callbacks.remove(pauses)
             gc.unfreeze()
             cpu = _cpu_seconds(service.process.pid) - cpu0
@@ -343,11 +343,13 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             # The emulator probe's round trips on the same time axis (its own session, no c0 in between).
             trace.writelines(f"{side}-probe {float(at) - outcome.started_at:.3f} {ms} PROBE\n" for at, ms in probe_rows)
             # CPU the hypervisor gave elsewhere, in milliseconds per second of each 0.25 s step that had some.
-            trace.writelines(f"{side}-steal {at - outcome.started_at:.3f} {ms:.0f} STEAL\n" for at, ms in steal.steps())
+            trace.writelines(
+                f"{side}-steal {at - outcome.started_at:.3f} {ms:.0f} STEAL\n" for at, ms in sampler.steal_steps()
+            )
             # Each process's CPU in milliseconds per second of each step (1000: one core, all the step).
-            for name in steal.pids:
+            for name in sampler.pids:
                 trace.writelines(
-                    f"{side}-{name} {at - outcome.started_at:.3f} {ms:.0f} CPU\n" for at, ms in steal.cpu_steps(name)
+                    f"{side}-{name} {at - outcome.started_at:.3f} {ms:.0f} CPU\n" for at, ms in sampler.cpu_steps(name)
                 )
     logins = re.search(r'flyte_connector_snowflake_logins_total\{outcome="ok"\} ([0-9.e+]+)', metrics)
     spaced = re.search(r"flyte_connector_snowflake_submits_spaced_total ([0-9.e+]+)", metrics)
@@ -392,8 +394,8 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
         "harness_lag_max_ms": round(max((lag for _, lag in outcome.harness_lag), default=0.0) * 1000, 1),
         "harness_gc_max_ms": round(max((took for *_, took in pauses.pauses), default=0.0) * 1000, 1),
         "load_1min": [round(load0, 2), round(load1, 2)],
-        "steal_s": round(steal.total(), 2),
-        "steal_max_ms_per_s": round(max((ms for _, ms in steal.steps()), default=0.0)),
+        "steal_s": round(sampler.steal_total(), 2),
+        "steal_max_ms_per_s": round(max((ms for _, ms in sampler.steal_steps()), default=0.0)),
         "latency_ms": args.latency_ms,
         "pool_env": {k: v for k, v in os.environ.items() if k.startswith("FLYTE_SNOWFLAKE_POOL_")},
         "peak_live_sessions": peak[0],
