@@ -516,6 +516,10 @@ class Engine:
                 parent.conn, parent.executing = conn, True
         record.executed = time.time()
         try:
+            timed = fs.timed(sql) if not record.describe_only else None
+            if timed is not None:
+                _hold(timed.seconds, record, parent)
+                sql = timed.sql
             return fs.execute(conn, sql, params, record.batch, record.describe_only)
         except fs.SnowflakeError as exc:
             raise QueryError.from_snowflake(exc) from None
@@ -599,6 +603,19 @@ def _picked_columns(projection: tuple[tuple[str, str], ...] | None) -> list[tupl
         else:
             return None
     return columns
+
+
+def _hold(seconds: float, record: QueryRecord, parent: QueryRecord | None) -> None:
+    """Keep a statement running `seconds` (SYSTEM$WAIT, a generator's TIMELIMIT) unless it or its multi-statement
+    parent is cancelled meanwhile."""
+    deadline = time.monotonic() + seconds
+    events = [r.cancel_event for r in (record, parent) if r is not None]
+    while not any(event.is_set() for event in events):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        record.cancel_event.wait(min(left, 0.05) if parent is not None else left)
+    raise QueryError(*_canceled())
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

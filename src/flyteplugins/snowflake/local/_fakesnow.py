@@ -949,3 +949,95 @@ def split_statements(sql: str, params: tuple[Any, ...] | None) -> list[tuple[str
             ph.replace(exp.Placeholder())
         out.append((e.sql(dialect="snowflake"), tuple(mine) or None))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statements that take their time: SYSTEM$WAIT and GENERATOR(TIMELIMIT => n)
+
+_TIMED = re.compile(r"SYSTEM\$WAIT|TIMELIMIT", re.IGNORECASE)
+_WAIT_UNITS = {"SECONDS": 1.0, "MILLISECONDS": 0.001, "MINUTES": 60.0, "HOURS": 3600.0}
+#: Rows a `GENERATOR(TIMELIMIT => n)` without ROWCOUNT produces per second of its limit (Snowflake's count depends
+#: on the warehouse; the emulator's is fixed, so a test can rely on it).
+GENERATOR_ROWS_PER_SECOND = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Timed:
+    """A statement that waits: `seconds` to hold it RUNNING (cancellable), then `sql` runs without the waits."""
+
+    seconds: float
+    sql: str
+
+
+def timed(sql: str) -> Timed | None:
+    """`SELECT SYSTEM$WAIT(2)` and `... TABLE(GENERATOR(TIMELIMIT => 5))` -> how long they take and the SQL that
+    runs after the wait (SYSTEM$WAIT's answer as a literal; the generator's rows by ROWCOUNT). None otherwise."""
+    if _TIMED.search(sql) is None:
+        return None
+    try:
+        expr = dialect.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return None  # the run reports the syntax error
+    if expr is None:
+        return None
+    seconds, changed = 0.0, False
+    for node in list(expr.find_all(exp.Anonymous)):
+        if node.name.upper() == "SYSTEM$WAIT":
+            waited, answer = _wait_seconds(node)
+            seconds, changed = seconds + waited, True
+            literal: exp.Expr = exp.Literal.string(answer)
+            if isinstance(node.parent, exp.Select):  # an unaliased column keeps the call's name
+                literal = exp.alias_(literal, node.sql(dialect="snowflake"), quoted=True)
+            node.replace(literal)
+    for generator in list(expr.find_all(exp.Generator)):
+        limit = generator.args.get("timelimit")
+        if limit is None:
+            continue
+        limit_s = _constant_number(limit, "TIMELIMIT")
+        seconds, changed = max(seconds, limit_s), True
+        generator.set("timelimit", None)
+        if generator.args.get("rowcount") is None:
+            rows = max(1, int(limit_s * GENERATOR_ROWS_PER_SECOND))
+            generator.set("rowcount", exp.Literal.number(rows))
+    if not changed:
+        return None
+    return Timed(seconds, expr.sql(dialect="snowflake"))
+
+
+def _wait_seconds(call: exp.Anonymous) -> tuple[float, str]:
+    """SYSTEM$WAIT(amount [, unit]) -> (seconds, Snowflake's answer `waited 2 seconds`)."""
+    args = call.expressions
+    if not args or len(args) > 2:
+        raise ProgrammingError(
+            msg="SQL compilation error:\nerror line 1 at position 7\ninvalid argument count for function SYSTEM$WAIT",
+            errno=938,
+            sqlstate="22023",
+        )
+    amount = _constant_number(args[0], "SYSTEM$WAIT")
+    unit = "SECONDS"
+    if len(args) == 2:
+        unit = str(args[1].this).upper() if isinstance(args[1], exp.Literal) and args[1].is_string else ""
+        if unit not in _WAIT_UNITS:
+            raise ProgrammingError(
+                msg=f"Invalid time unit for SYSTEM$WAIT: {args[1].sql()}; use one of {', '.join(_WAIT_UNITS)}",
+                errno=100069,
+                sqlstate="22023",
+            )
+    shown = int(amount) if amount == int(amount) else amount
+    return amount * _WAIT_UNITS[unit], f"waited {shown} {unit.lower()}"
+
+
+def _constant_number(node: exp.Expr, function: str) -> float:
+    value = node.this if isinstance(node, exp.Literal) and not node.is_string else None
+    try:
+        number = float(str(value)) if value is not None else -1.0
+    except ValueError:
+        number = -1.0
+    if number < 0:
+        raise ProgrammingError(
+            msg=f"SQL compilation error:\nargument to function {function} needs to be a non-negative constant number,"
+            f" found '{node.sql(dialect='snowflake')}'",
+            errno=2140 if function == "SYSTEM$WAIT" else 1070,
+            sqlstate="42601",
+        )
+    return number
