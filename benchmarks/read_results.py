@@ -2,11 +2,16 @@
 
     .venv/bin/python benchmarks/read_results.py [--rows 1000000] [--materialize-rows 1000000,5000000]
         [--public-python PATH]   (default: benchmarks/.venv-public, built with the public plugin on first use)
+        [--chunk-mib N] [--prefetch-threads N]
 
 Starts the local Snowflake, builds the tables with a SQL generator, then runs every measurement in a fresh
 subprocess (so peak RSS, from `resource.getrusage`, belongs to that reader alone): read N rows x 5 columns
 into pyarrow and pandas with each plugin's reader, and materialize results of each size into Parquet.
 Prints a Markdown table. The public plugin only reads into pandas; its row for pyarrow says so.
+
+`--chunk-mib` sets the local Snowflake's result chunk size (its `result_chunk_bytes`, 4 MiB by default) and
+`--prefetch-threads` how many chunks materialization downloads ahead (`MATERIALIZE_PREFETCH_THREADS`, 2 by
+default): together they set materialization's peak memory (docs/dataframes.md, "Figures").
 """
 
 from __future__ import annotations
@@ -94,8 +99,10 @@ print(json.dumps({"rows": len(value), "seconds": seconds, "rss_before": before, 
 
 _OURS_MATERIALIZE = """
 import asyncio, tempfile
-from flyteplugins.snowflake import _client
+from flyteplugins.snowflake import _client, _materialize
 from flyteplugins.snowflake import dataframe as sfdf
+if PREFETCH:
+    _materialize.MATERIALIZE_PREFETCH_THREADS = PREFETCH
 from flyteplugins.snowflake.config import SnowflakeConfig
 from flyteplugins.snowflake.metadata import SnowflakeJobMetadata
 config = SnowflakeConfig(SF["account"], SF["database"], SF["schema"], SF["warehouse"], SF["user"],
@@ -146,6 +153,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--materialize-rows", default="1000000,5000000")
     parser.add_argument("--public-python", default=None, help="default: benchmarks/.venv-public, built on first use")
+    parser.add_argument("--chunk-mib", type=float, default=4.0, help="the local Snowflake's result chunk size")
+    parser.add_argument("--prefetch-threads", type=int, default=0, help="materialization's chunks ahead (0: its own)")
     args = parser.parse_args()
     if args.public_python is None:
         from _public import ensure_public_venv
@@ -158,7 +167,9 @@ def main() -> None:
     from flyteplugins.snowflake.local import LocalSnowflake
 
     with LocalSnowflake() as emulator:
-        emulator.configure(max_result_bytes=8 * 1024**3, max_results=100)
+        emulator.configure(
+            max_result_bytes=8 * 1024**3, max_results=100, result_chunk_bytes=int(args.chunk_mib * 1024**2)
+        )
         sf = emulator.connect_kwargs()
         with snowflake.connector.connect(**sf) as conn:
             for n in sizes:
@@ -179,7 +190,7 @@ def main() -> None:
             else:
                 lines.append(f"| {what} | public plugin | not supported (pandas only) | | | |")
         for n in (int(x) for x in args.materialize_rows.split(",") if x):
-            result = _measure(ours, _OURS_MATERIALIZE, sf, TABLE=f"BENCH_{n}")
+            result = _measure(ours, _OURS_MATERIALIZE, sf, TABLE=f"BENCH_{n}", PREFETCH=args.prefetch_threads)
             lines.append(_row(f"materialize {n:,} x 5 to Parquet", "ours", result))
     print("\n".join(lines))
 

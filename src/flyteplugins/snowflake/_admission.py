@@ -5,7 +5,7 @@ When a burst of CreateTasks keeps the process busy (each submit is a few millise
 thread, competing for the GIL), loop turns grow from well under a millisecond to several, calls queue inside
 gRPC before any handler sees them, and a status check waits behind dozens of creates. Letting fewer submits run
 at once moves that queue here, where waiting costs nothing: the creates are taken in promptly and wait their
-turn, and a GetTask arriving meanwhile no longer waits behind them.
+turn, and a GetTask arriving meanwhile does not wait behind them.
 
 The measure is the loop's turn: how long `await asyncio.sleep(0)` takes. A create measures one turn when it
 arrives, and one when it leaves while others wait (no background task). While turns are slow the limit halves,
