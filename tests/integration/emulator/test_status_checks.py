@@ -30,7 +30,7 @@ async def app() -> AsyncIterator[Any]:
     from flyteplugins.snowflake.local._app import State, build_app
     from flyteplugins.snowflake.local._knobs import Knobs
 
-    state = State(Knobs())
+    state = State(Knobs(), "test-admin-token-0123456789")
     front = build_app(state)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=front), base_url="http://local") as client:
         login = await client.post(
@@ -54,8 +54,9 @@ async def app() -> AsyncIterator[Any]:
             record = state.engine.get(query_id)
             assert record is not None
             await asyncio.wait_for(_until(lambda r=record, s=status: r.status == s), 10)  # type: ignore[misc]
-        # The router alone: the Starlette app behind the fault middleware and the status-check shortcut.
-        router = front.app.app  # type: ignore[attr-defined]
+        # The router alone: the Starlette app behind the browser guard, the fault middleware and the status-check
+        # shortcut.
+        router = front.app.app.app  # type: ignore[attr-defined]
         yield {"front": front, "router": router, "auth": auth, "ids": (finished, failed, running), "state": state}
         state.engine.cancel(running)
     state.close()
@@ -210,7 +211,7 @@ def test_the_server_parses_http_with_httptools() -> None:
     from flyteplugins.snowflake.local._knobs import Knobs
     from flyteplugins.snowflake.local._server import _dropping_protocol
 
-    state = State(Knobs())
+    state = State(Knobs(), "test-admin-token-0123456789")
     try:
         assert issubclass(_dropping_protocol(state), HttpToolsProtocol)
     finally:

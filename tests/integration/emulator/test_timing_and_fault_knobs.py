@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -116,9 +117,11 @@ def test_cli_prints_ready_and_applies_its_flags() -> None:
         "--first-status",
         "QUEUED:100",
     ]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    env = {k: v for k, v in os.environ.items() if k != "FLYTE_SNOWFLAKE_LOCAL_ADMIN_TOKEN"}
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
         try:
             assert proc.stdout is not None
+            assert proc.stdout.readline().startswith("ADMIN_TOKEN ")  # made up, for the admin API
             line = proc.stdout.readline()
             assert line.startswith("READY 127.0.0.1:")
             port = int(line.strip().rpartition(":")[2])

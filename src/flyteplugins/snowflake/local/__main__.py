@@ -1,4 +1,8 @@
-"""`python -m flyteplugins.snowflake.local --port 0`: serve the local Snowflake; prints `READY <host>:<port>`."""
+"""`python -m flyteplugins.snowflake.local --port 0`: serve the local Snowflake; prints `READY <host>:<port>`.
+
+The admin API (`/_local/...`) needs a token: the value of `FLYTE_SNOWFLAKE_LOCAL_ADMIN_TOKEN` when it is set,
+else one made up at start-up and printed as `ADMIN_TOKEN <token>` on the line before `READY`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from ._admin_token import ADMIN_AUTH_SCHEME, ADMIN_TOKEN_ENV, server_token
 from ._knobs import Knobs, check_loopback, parse_first_status
 
 
@@ -18,6 +23,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
     parser = argparse.ArgumentParser(
         prog="python -m flyteplugins.snowflake.local",
         description="A local Snowflake for tests: the official driver connects to it over HTTP on loopback.",
+        epilog=(
+            f"Admin requests (/_local/...) send 'Authorization: {ADMIN_AUTH_SCHEME} <token>': the token is "
+            f"{ADMIN_TOKEN_ENV} when set, else made up and printed as 'ADMIN_TOKEN <token>' before READY."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
@@ -77,6 +86,10 @@ def _exit_on_stdin_eof() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     host, port, knobs, exit_with_stdin = parse_args(argv)
+    try:
+        admin_token, made_up = server_token()
+    except ValueError as exc:
+        sys.exit(f"python -m flyteplugins.snowflake.local: error: {exc}")
     if exit_with_stdin:
         threading.Thread(target=_exit_on_stdin_eof, daemon=True).start()
     from ._server import serve  # imports fakesnow / DuckDB: after the arguments are known to be valid
@@ -86,11 +99,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         # the garbage collector's full passes, which otherwise walk it all and stall every answer for 100-150 ms
         # now and then (seen under the 500-query load).
         gc.freeze()
+        if made_up:  # whoever started the server needs it for the admin API; a token it passed in stays unsaid
+            sys.stdout.write(f"ADMIN_TOKEN {admin_token}\n")
         sys.stdout.write(f"READY {bound_host}:{bound_port}\n")
         sys.stdout.flush()
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve(host, port, knobs, on_ready=ready)
+        serve(host, port, knobs, on_ready=ready, admin_token=admin_token)
 
 
 if __name__ == "__main__":

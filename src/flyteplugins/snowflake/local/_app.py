@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _fakesnow as fs
+from ._admin_token import ADMIN_AUTH_SCHEME, ADMIN_TOKEN_ENV
 from ._engine import Engine, QueryError, QueryRecord
 from ._knobs import Knobs
 from ._sessions import MASTER_VALIDITY_S, SESSION_VALIDITY_S, LoginError, Session, SessionStore, User, verify_login
@@ -45,9 +46,12 @@ _ASYNC_MESSAGE = "Asynchronous execution in progress. Use provided query id to p
 
 class State:
     """Everything the app shares: knobs (replaced whole, so worker threads read a consistent copy), sessions,
-    the engine. `initial_knobs` is what `reset` returns to."""
+    the engine. `initial_knobs` is what `reset` returns to; `admin_token` is what admin requests must carry."""
 
-    def __init__(self, knobs: Knobs) -> None:
+    def __init__(self, knobs: Knobs, admin_token: str) -> None:
+        if not admin_token:
+            raise ValueError("the local Snowflake needs an admin token")
+        self.admin_token = admin_token
         self.initial_knobs = knobs
         self.knobs = knobs
         self.sessions = SessionStore()
@@ -344,8 +348,9 @@ def build_app(state: State) -> ASGIApp:
         await asyncio.to_thread(state.close)
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    # Faults first, so they meet status checks too; then status checks, which skip Starlette altogether.
-    return _FaultMiddleware(_StatusChecks(app, status_check), state)
+    # Browsers are turned away before anything else; then faults, so they meet status checks too; then status
+    # checks, which skip Starlette altogether.
+    return _RefuseBrowsers(_FaultMiddleware(_StatusChecks(app, status_check), state))
 
 
 def _storage_error(status: int, code: str, message: str) -> Response:
@@ -440,6 +445,29 @@ def _status_check_id(scope: Scope) -> str | None:
     return query_id if query_id and "/" not in query_id else None
 
 
+class _RefuseBrowsers:
+    """Refuses every request a web browser sends (it carries `Origin` or a `Sec-Fetch-*` header; the driver and
+    the admin client send neither), so a web page open on this machine can neither reconfigure the emulator nor
+    log in to it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(_browser_header(name) for name, _ in scope["headers"]):
+            response = _Json({"ok": False, "success": False, "error": BROWSER_REFUSED}, status_code=403)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+BROWSER_REFUSED = "requests from a web browser (Origin or Sec-Fetch-* headers) are refused by the local Snowflake"
+
+
+def _browser_header(name: bytes) -> bool:
+    return name == b"origin" or name.startswith(b"sec-fetch-")
+
+
 class _FaultMiddleware:
     """Added latency and HTTP error bursts on wire-protocol requests (the admin API is never affected)."""
 
@@ -473,9 +501,31 @@ class _FaultMiddleware:
 # Admin API
 
 
+def admin_refusal(request: Request, token: str) -> Response | None:
+    """Why an admin request is refused (401 without the server's token, 415 for a POST that is not JSON), or None.
+
+    The content type matters as much as the token: a web page may send a `text/plain` POST to any address
+    without asking first, never an `application/json` one."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme != ADMIN_AUTH_SCHEME or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        error = (
+            "the admin API needs the token the server printed at start-up (or was given in "
+            f"{ADMIN_TOKEN_ENV}), sent as 'Authorization: {ADMIN_AUTH_SCHEME} <token>'"
+        )
+        return _Json({"ok": False, "error": error}, status_code=401)
+    content_type = request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    if request.method == "POST" and content_type != "application/json":
+        error = f"admin POST requests must be application/json, not {content_type or 'without a content type'}"
+        return _Json({"ok": False, "error": error}, status_code=415)
+    return None
+
+
 def _admin_routes(state: State) -> list[Route]:
     def admin(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
+            refusal = admin_refusal(request, state.admin_token)
+            if refusal is not None:
+                return refusal
             try:
                 return _Json({"ok": True, "result": await handler(request)})
             except (ValueError, TypeError, KeyError) as exc:

@@ -18,6 +18,8 @@ import urllib.request
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._admin_token import ADMIN_TOKEN_ENV, auth_header, new_token
+
 if TYPE_CHECKING:
     from ..config import SnowflakeConfig
 
@@ -105,6 +107,9 @@ class LocalSnowflake:
             `reset()` returns to these. `first_status` is `(STATUS, ms)` or `"STATUS:MS"`.
         account, user, password, database, schema, warehouse: what `connect_kwargs` returns.
         startup_timeout_s: how long to wait for the `READY` line.
+
+    `admin_token` is what the admin calls (`configure`, `reset`, ...) send: a new one each start, given to the
+    server in its environment (see docs/local-snowflake.md, "Security").
     """
 
     def __init__(
@@ -143,6 +148,9 @@ class LocalSnowflake:
         self._process: subprocess.Popen[str] | None = None
         self._stderr_lines: list[str] = []
         self.dirty = False
+        #: What the admin API (`configure`, `reset`...) sends as `Authorization: Bearer <token>`; a new one each
+        #: start, handed to the server in its environment (never on its command line).
+        self.admin_token = ""
 
     # -- life cycle ------------------------------------------------------------------------------------------------
 
@@ -151,7 +159,8 @@ class LocalSnowflake:
         if self._process is not None:
             return self
         cmd = [sys.executable, "-m", "flyteplugins.snowflake.local", *self._args, "--exit-with-stdin"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.admin_token = new_token()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", ADMIN_TOKEN_ENV: self.admin_token}
         self._process = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,  # if this process dies, the server sees EOF and stops
@@ -357,7 +366,7 @@ class LocalSnowflake:
             f"{self.url}{ADMIN_PREFIX}/{path}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **auth_header(self.admin_token)},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback http only

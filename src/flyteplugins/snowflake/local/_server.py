@@ -33,10 +33,13 @@ async def serve_async(
     port: int = 0,
     knobs: Knobs | None = None,
     on_ready: Callable[[str, int], None] | None = None,
+    *,
+    admin_token: str,
 ) -> None:
-    """Serve until cancelled or signalled; `on_ready(host, port)` runs once connections are accepted."""
+    """Serve until cancelled or signalled; `on_ready(host, port)` runs once connections are accepted. Admin
+    requests must carry `admin_token`."""
     check_loopback(host)
-    state = State(knobs or Knobs())
+    state = State(knobs or Knobs(), admin_token)
     app = build_app(state)
     config = uvicorn.Config(
         app,
@@ -70,10 +73,13 @@ def serve(
     port: int = 0,
     knobs: Knobs | None = None,
     on_ready: Callable[[str, int], None] | None = None,
+    *,
+    admin_token: str,
 ) -> None:
     """Serve the local Snowflake in this process until interrupted (Ctrl-C / SIGTERM).
 
     Example:
-        serve(port=0, on_ready=lambda host, port: print(f"READY {host}:{port}", flush=True))
+        token = secrets.token_urlsafe(32)  # admin requests send `Authorization: Bearer <token>`
+        serve(port=0, admin_token=token, on_ready=lambda host, port: print(f"READY {host}:{port}", flush=True))
     """
-    asyncio.run(serve_async(host, port, knobs, on_ready))
+    asyncio.run(serve_async(host, port, knobs, on_ready, admin_token=admin_token))
