@@ -54,7 +54,8 @@ class QueryError(Exception):
 
     @classmethod
     def from_snowflake(cls, exc: fs.SnowflakeError) -> QueryError:
-        return cls(int(exc.errno or 603), exc.sqlstate or "XX000", exc.msg or str(exc))
+        # raw_msg: the driver's error class prefixes `msg` with the code, which the driver adds on its side
+        return cls(int(exc.errno or 603), exc.sqlstate or "XX000", exc.raw_msg or exc.msg or str(exc))
 
     @property
     def code(self) -> str:

@@ -32,7 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
-from fakesnow import dialect, statement_type
+from fakesnow import statement_type
 from fakesnow import transforms as fs_transforms
 from fakesnow.conn import FakeSnowflakeConnection
 from fakesnow.instance import FakeSnow
@@ -442,8 +442,100 @@ def _translate_duckdb_error(exc: duckdb.Error) -> SnowflakeError:
     if isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException)):
         return ProgrammingError(msg=message, errno=100038, sqlstate="22018")
     if isinstance(exc, duckdb.ConstraintException):
+        if "NOT NULL constraint failed" in message:
+            message = "NULL result in a non-nullable column"
         return ProgrammingError(msg=message, errno=100072, sqlstate="22000")
     return ProgrammingError(msg=message, errno=100090, sqlstate="22000")
+
+
+# DuckDB's words for a missing object, function or column -> Snowflake's error (first line of DuckDB's message).
+_MISSING_OBJECT = re.compile(r'Catalog Error: (?:Table|View|Sequence) with name "?([^" !]+)"?')
+_MISSING_FUNCTION = re.compile(r"Catalog Error: (Scalar|Table|Aggregate|Macro) Function with name \"?([^\" !]+)\"?")
+_DROP = re.compile(r"\s*DROP\s+(TABLE|VIEW|SEQUENCE)\b", re.IGNORECASE)
+_MISSING_COLUMN = re.compile(r'Binder Error: Referenced column "([^"]+)" not found')
+
+
+def snowflake_error(exc: SnowflakeError, sql: str) -> SnowflakeError:
+    """fakesnow's error for `sql` in Snowflake's words where fakesnow passes DuckDB's through: a missing object
+    (002003), an unknown function or procedure (002140), an unknown column (000904). Others as they are."""
+    message = str(exc.raw_msg or "")
+    if (found := _MISSING_OBJECT.match(message)) is not None:
+        name = found.group(1).upper()
+        dropped = _DROP.match(sql)  # DROP TABLE / VIEW names the kind: "Table 'T' does not exist..."
+        kind = dropped.group(1).capitalize() if dropped else "Object"
+        message = f"SQL compilation error:\n{kind} '{name}' does not exist or not authorized."
+        return ProgrammingError(msg=message, errno=2003, sqlstate="42S02")
+    if (found := _MISSING_FUNCTION.match(message)) is not None:
+        name = found.group(2).upper()
+        called = sql.lstrip().upper().startswith("CALL")
+        what = "Unknown user-defined function" if called else "Unknown function"
+        return ProgrammingError(msg=f"SQL compilation error:\n{what} {name}.", errno=2140, sqlstate="42601")
+    if (found := _MISSING_COLUMN.match(message)) is not None:
+        name = found.group(1).upper()
+        line, position = _position(sql, found.group(1))
+        return ProgrammingError(
+            msg=f"SQL compilation error: error line {line} at position {position}\ninvalid identifier '{name}'",
+            errno=904,
+            sqlstate="42000",
+        )
+    return exc
+
+
+def _position(sql: str, word: str) -> tuple[int, int]:
+    """Line (from 1) and position in it (from 0) of `word` in `sql`, as Snowflake's messages count; 1, 0 when
+    it is not there as written."""
+    at = sql.upper().find(word.upper())
+    if at < 0:
+        return 1, 0
+    before = sql[:at]
+    return before.count("\n") + 1, at - (before.rfind("\n") + 1)
+
+
+def _syntax_error(sql: str, error: Exception) -> SnowflakeError:
+    """A sqlglot parse or tokenizer error as Snowflake's 001003 `syntax error line L at position P unexpected 'T'.`"""
+    if isinstance(error, sqlglot.errors.ParseError) and error.errors:
+        first = error.errors[0]
+        token = str(first.get("highlight") or "")
+        line, column = int(first.get("line") or 1), int(first.get("col") or 0)
+        position = max(0, column - len(token))
+    else:  # a tokenizer error: an unterminated quote, most often
+        at = _unterminated_quote(sql)
+        token = sql[at] if at < len(sql) else "<EOF>"
+        before = sql[:at]
+        line, position = before.count("\n") + 1, at - (before.rfind("\n") + 1)
+    return ProgrammingError(
+        msg=f"SQL compilation error:\nsyntax error line {line} at position {position} unexpected '{token}'.",
+        errno=1003,
+        sqlstate="42000",
+    )
+
+
+def _unterminated_quote(sql: str) -> int:
+    """Where an unterminated '...' or "..." starts (len(sql) when every quote is closed)."""
+    quote, start = "", len(sql)
+    for index, char in enumerate(sql):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote, start = char, index
+    return start if quote else len(sql)
+
+
+def parse_one(sql: str) -> exp.Expr:
+    """sqlglot's parse of one Snowflake statement; a syntax error is Snowflake's 001003."""
+    try:
+        return sqlglot.parse_one(sql, read="snowflake")
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as error:
+        raise _syntax_error(sql, error) from None
+
+
+def parse(sql: str) -> list[exp.Expr | None]:
+    """sqlglot's parse of several Snowflake statements; a syntax error is Snowflake's 001003."""
+    try:
+        return sqlglot.parse(sql, read="snowflake")
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as error:
+        raise _syntax_error(sql, error) from None
 
 
 def execute(
@@ -457,10 +549,10 @@ def execute(
     try:
         with _python_slot(conn):
             return _execute(conn, sql, params, batch, describe_only)
-    except SnowflakeError:
-        raise
+    except SnowflakeError as exc:
+        raise snowflake_error(exc, sql) from None
     except duckdb.Error as exc:
-        raise _translate_duckdb_error(exc) from None
+        raise snowflake_error(_translate_duckdb_error(exc), sql) from None
 
 
 def _execute(
@@ -474,7 +566,7 @@ def _execute(
     plan = PLANS.get(key) if key is not None else None
     if plan is not None:
         return _run_plan(conn, plan, params)
-    expr = dialect.parse_one(sql)
+    expr = parse_one(sql)
     query = isinstance(expr, (exp.Select, exp.SetOperation))
     try:
         return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
@@ -933,7 +1025,7 @@ def run_on_table(sql: str, name: str, table: pa.Table, params: Any = None) -> pa
 
 def split_statements(sql: str, params: tuple[Any, ...] | None) -> list[tuple[str, tuple[Any, ...] | None]]:
     """A multi-statement text -> (statement, its own binds). `?` take binds in order; `:N` pick bind N."""
-    exprs = [e for e in dialect.parse(sql) if e is not None and not isinstance(e, exp.Semicolon)]
+    exprs = [e for e in parse(sql) if e is not None and not isinstance(e, exp.Semicolon)]
     if not params:
         return [(e.sql(dialect="snowflake"), None) for e in exprs]
     out: list[tuple[str, tuple[Any, ...] | None]] = []
@@ -975,8 +1067,8 @@ def timed(sql: str) -> Timed | None:
     if _TIMED.search(sql) is None:
         return None
     try:
-        expr = dialect.parse_one(sql)
-    except sqlglot.errors.ParseError:
+        expr = parse_one(sql)
+    except SnowflakeError:
         return None  # the run reports the syntax error
     if expr is None:
         return None
