@@ -52,6 +52,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
     parser.add_argument(
         "--result-chunk-rows", type=int, default=1_000_000, help="at most this many rows per result chunk"
     )
+    parser.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=128 * 1024 * 1024,
+        help="larger request bodies (once gzip-inflated) are refused (default 128 MiB)",
+    )
     parser.add_argument("--strict-users", action="store_true", help="reject logins of users not added at run time")
     # LocalSnowflake passes this: the server stops when its parent's end of stdin closes (the parent died)
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
@@ -71,6 +77,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
             max_history=args.max_history,
             result_chunk_bytes=args.result_chunk_bytes,
             result_chunk_rows=args.result_chunk_rows,
+            max_request_bytes=args.max_request_bytes,
             strict_users=args.strict_users,
         )
         check_loopback(args.host)

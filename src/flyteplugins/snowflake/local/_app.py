@@ -10,7 +10,6 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-import gzip
 import hmac
 import json
 import os
@@ -27,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _fakesnow as fs
 from ._admin_token import ADMIN_AUTH_SCHEME, ADMIN_TOKEN_ENV
+from ._bodies import BodyTooLarge, json_body
 from ._engine import Engine, QueryError, QueryRecord
 from ._knobs import Knobs
 from ._sessions import MASTER_VALIDITY_S, SESSION_VALIDITY_S, LoginError, Session, SessionStore, User, verify_login
@@ -95,14 +95,8 @@ def _error(errno: int, message: str, sqlstate: str | None = None, query_id: str 
     return _Json({"data": data, "code": code, "message": message, "success": False, "headers": None})
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if request.headers.get("Content-Encoding") == "gzip":
-        body = gzip.decompress(body)
-    if not body:
-        return {}
-    parsed = json.loads(body)
-    return parsed if isinstance(parsed, dict) else {}
+async def _json_body(request: Request, state: State) -> dict[str, Any]:
+    return await json_body(request.stream(), request.headers, state.knobs.max_request_bytes)
 
 
 def _token(request: Request) -> str:
@@ -121,7 +115,7 @@ def build_app(state: State) -> ASGIApp:
         return state.sessions.lookup(_token(request))
 
     async def login(request: Request) -> Response:
-        body = await _json_body(request)
+        body = await _json_body(request, state)
         data: dict[str, Any] = body.get("data") or {}
         user_name = str(data.get("LOGIN_NAME") or "")
         if state.knobs.reject_logins:
@@ -177,7 +171,7 @@ def build_app(state: State) -> ASGIApp:
         )
 
     async def token_request(request: Request) -> Response:
-        body = await _json_body(request)
+        body = await _json_body(request, state)
         try:
             session = state.sessions.renew(_token(request), str(body.get("oldSessionToken") or ""))
         except LoginError as exc:
@@ -218,7 +212,7 @@ def build_app(state: State) -> ASGIApp:
             session = session_of(request)
         except LoginError as exc:
             return _error(exc.errno, exc.message, "08003")
-        body = await _json_body(request)
+        body = await _json_body(request, state)
         sql = str(body.get("sqlText") or "")
         record = state.engine.submit(
             session,
@@ -297,7 +291,7 @@ def build_app(state: State) -> ASGIApp:
             session = session_of(request)
         except LoginError as exc:
             return _error(exc.errno, exc.message, "08003")
-        body = await _json_body(request)
+        body = await _json_body(request, state)
         record = state.engine.by_request(session, str(body.get("requestId") or ""))
         if record is not None:
             state.engine.cancel(record.query_id)
@@ -319,6 +313,8 @@ def build_app(state: State) -> ASGIApp:
         async def wrapped(request: Request) -> Response:
             try:
                 return await handler(request)
+            except BodyTooLarge as exc:
+                return _error(390400, str(exc), "54000")
             except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a malformed request
                 return _error(390400, f"Bad request: {type(exc).__name__}: {exc}", "08000")
             except Exception as exc:  # a bug of ours: still a Snowflake error, never a bare HTTP 500
@@ -528,6 +524,8 @@ def _admin_routes(state: State) -> list[Route]:
                 return refusal
             try:
                 return _Json({"ok": True, "result": await handler(request)})
+            except BodyTooLarge as exc:
+                return _Json({"ok": False, "error": str(exc)}, status_code=413)
             except (ValueError, TypeError, KeyError) as exc:
                 return _Json({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status_code=400)
 
@@ -538,7 +536,7 @@ def _admin_routes(state: State) -> list[Route]:
 
     async def knobs(request: Request) -> Any:
         if request.method == "POST":
-            state.knobs = state.knobs.updated(await _json_body(request))
+            state.knobs = state.knobs.updated(await _json_body(request, state))
         return state.knobs.to_dict()
 
     async def reset(_: Request) -> Any:
@@ -547,11 +545,11 @@ def _admin_routes(state: State) -> list[Route]:
         return state.knobs.to_dict()
 
     async def expire(request: Request) -> Any:
-        body = await _json_body(request)
+        body = await _json_body(request, state)
         return {"expired": state.sessions.expire_all(master=bool(body.get("master")))}
 
     async def users(request: Request) -> Any:
-        body = await _json_body(request)
+        body = await _json_body(request, state)
         user = User.build(
             str(body["name"]),
             password=body.get("password"),

@@ -39,6 +39,9 @@ class Knobs:
         result_chunk_bytes: a query result larger than this (Arrow bytes) is sent as Snowflake sends large
             results: the first part inline, the rest as chunks the driver downloads over HTTP, each about this size.
         result_chunk_rows: at most this many rows per chunk (and inline).
+        max_request_bytes: a request body larger than this, as sent or once gzip-inflated, is refused (error
+            390400) without inflating the rest; far above what a driver sends (a 10,000-row array insert of ten
+            columns is a few MB).
     """
 
     min_query_ms: int = 0
@@ -58,6 +61,7 @@ class Knobs:
     max_history: int = 10_000
     result_chunk_bytes: int = 4 * 1024 * 1024
     result_chunk_rows: int = 1_000_000
+    max_request_bytes: int = 128 * 1024 * 1024
 
     def __post_init__(self) -> None:
         self.validate()
@@ -75,6 +79,7 @@ class Knobs:
             "result_ttl_s",
             "result_chunk_bytes",
             "result_chunk_rows",
+            "max_request_bytes",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
