@@ -328,3 +328,42 @@ def test_identity_is_the_same_in_another_process() -> None:
 def test_importing_config_stays_cheap(modules_imported_by: Callable[[str], set[str]]) -> None:
     heavy = {"snowflake", "cryptography", "pandas", "pyarrow", "polars", "flyte", "numpy"}
     assert modules_imported_by("config") & heavy == set()
+
+
+# --- QUERY_TAG ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"session_parameters": {"QUERY_TAG": "team-x"}},
+        {"connection_kwargs": {"session_parameters": {"QUERY_TAG": "team-x"}}},
+        {"session_parameters": {"query_tag": "team-x"}},
+    ],
+    ids=["session_parameters", "connection_kwargs", "lower case"],
+)
+def test_a_session_query_tag_is_kept_in_the_statements_tag(where: dict[str, Any]) -> None:
+    config = make(query_tag={"job": "nightly"}, **where)
+    assert config.user_query_tag() == {"user_tag": "team-x", "job": "nightly"}
+    assert SnowflakeConfig.from_custom(through_struct(config.to_custom())).user_query_tag() == config.user_query_tag()
+
+
+def test_a_json_session_query_tag_merges_its_keys() -> None:
+    config = make(session_parameters={"QUERY_TAG": '{"team": "x", "cost_center": 42}'})
+    assert config.user_query_tag() == {"team": "x", "cost_center": 42}
+
+
+@pytest.mark.parametrize(
+    ("fields", "pattern"),
+    [
+        ({"session_parameters": {"QUERY_TAG": "a"}, "query_tag": "b"}, "query tag key 'user_tag' is set twice"),
+        ({"session_parameters": {"QUERY_TAG": {"team": "x"}}}, "session parameter QUERY_TAG must be a string"),
+        ({"session_parameters": {"QUERY_TAG": "a", "query_tag": "a"}}, "sets QUERY_TAG twice"),
+        ({"query_tag": {f"k{i}": "v" for i in range(4000)}}, "characters as JSON; at most 1500 are allowed"),
+        ({"query_tag": "x" * 1600}, "characters as JSON; at most 1500 are allowed"),
+    ],
+    ids=["twice", "not a string", "two cases", "thousands of keys", "long string"],
+)
+def test_query_tag_problems_are_refused_when_defined(fields: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(SnowflakeConfigError, match=pattern):
+        make(**fields)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from flyteplugins.snowflake import SnowflakeJobMetadata
+from flyteplugins.snowflake.errors import SnowflakeMetadataError
 
 
 def _meta(**fields: Any) -> SnowflakeJobMetadata:
@@ -69,3 +72,10 @@ def test_a_field_written_by_a_newer_version_is_skipped() -> None:
     meta = SnowflakeJobMetadata.decode(json.dumps(document).encode())
     assert meta == _meta(query_id="q")
     assert "written_by_a_later_release" not in json.loads(meta.encode())
+
+
+@pytest.mark.parametrize("query_id", ["", "not-a-query-id", "{01b2c3d4-0000-1111-2222-333344445555}", "01b2' OR 1=1"])
+def test_a_malformed_query_id_is_named(query_id: str) -> None:
+    with pytest.raises(SnowflakeMetadataError, match=r"SnowflakeJobMetadata\.query_id is not a Snowflake query id"):
+        _meta(query_id=query_id).checked_query_id()
+    assert _meta().checked_query_id() == "01b2c3d4-0000-1111-2222-333344445555"

@@ -8,20 +8,25 @@ import doctest
 import importlib
 import json
 import random
+import re
 from typing import Any
 
 import pytest
 
 from flyteplugins.snowflake._sql import (
     QUERY_TAG_LIMIT,
+    USER_TAG_LIMIT,
     BoundStatement,
+    batch_statement,
     build_query_tag,
+    check_template,
     compile_batch,
     compile_query,
     split_statements,
     statement_count,
+    user_query_tag,
 )
-from flyteplugins.snowflake.errors import SnowflakeInputError
+from flyteplugins.snowflake.errors import SnowflakeConfigError, SnowflakeInputError
 
 # --- compile_query -------------------------------------------------------------------------------------------
 
@@ -53,23 +58,31 @@ def test_comment_does_not_swallow_the_rest_of_a_delete() -> None:
         "/* %(x)s\n %% */",
     ],
 )
-def test_literals_and_comments_are_left_alone(literal: str) -> None:
+def test_placeholders_in_literals_and_comments_are_not_inputs(literal: str) -> None:
     template = f"SELECT %(x)s, {literal} FROM t WHERE y = %(x)s"
     bound = compile_query(template, {"x": 5})
-    assert bound.sql == f"SELECT :1, {literal} FROM t WHERE y = :1"
+    assert bound.sql == f"SELECT :1, {literal.replace('%%', '%')} FROM t WHERE y = :1"
     assert bound.params == (5,)
 
 
 def test_percent_signs() -> None:
-    template = "SELECT a % b, 10 %% 3 FROM t WHERE name LIKE 'A%' AND code LIKE %(p)s"
+    template = "SELECT a % b, 10 %% 3 FROM t WHERE name LIKE 'A%' AND code LIKE %(p)s AND c = '100%%'"
     bound = compile_query(template, {"p": "B%"})
-    assert bound.sql == "SELECT a % b, 10 % 3 FROM t WHERE name LIKE 'A%' AND code LIKE :1"
+    assert bound.sql == "SELECT a % b, 10 % 3 FROM t WHERE name LIKE 'A%' AND code LIKE :1 AND c = '100%'"
     assert bound.params == ("B%",)
 
 
-def test_template_without_placeholders_or_inputs_is_unchanged() -> None:
-    template = "SELECT 10 %% 3,\n\t'x'  -- keep %(this)s\n"
-    assert compile_query(template, {}) == BoundStatement(template, ())
+@pytest.mark.parametrize("inputs", [{}, {"unused": 1}], ids=["no inputs", "unused input"])
+def test_percent_signs_read_the_same_without_inputs(inputs: dict[str, Any]) -> None:
+    template = "SELECT 10 %% 3, a % b, 'A%', '100%%', '%%%',\n\t'x'  -- keep %(this)s\n"
+    expected = "SELECT 10 % 3, a % b, 'A%', '100%', '%%',\n\t'x'  -- keep %(this)s\n"
+    assert compile_query(template, inputs) == BoundStatement(expected, ())
+    with_input = compile_query(template + "AND %(v)s", {"v": 1})
+    assert with_input.sql == expected + "AND :1"
+
+
+def test_doubled_percent_before_a_parenthesis_is_text() -> None:
+    assert compile_query("SELECT '%%(x)s', 1 %%(2)", {}).sql == "SELECT '%(x)s', 1 %(2)"
 
 
 def test_dollar_in_identifiers_is_not_a_string() -> None:
@@ -110,7 +123,48 @@ def test_every_allowed_type_binds() -> None:
         "raw": b"\x00\x01",
     }
     template = ", ".join(f"%({name})s" for name in values)
-    assert compile_query(template, values).params == tuple(values.values())
+    expected = {**values, "ts": ("TIMESTAMP_TZ", values["ts"])}
+    assert compile_query(template, values).params == tuple(expected.values())
+
+
+def test_aware_datetime_binds_as_timestamp_tz_with_its_offset() -> None:
+    plus5 = datetime.timezone(datetime.timedelta(hours=5))
+    noon = datetime.datetime(2024, 1, 1, 12, 0, tzinfo=plus5)
+    ((kind, value),) = compile_query("SELECT %(ts)s", {"ts": noon}).params
+    assert kind == "TIMESTAMP_TZ"
+    assert value == noon and value.utcoffset() == datetime.timedelta(hours=5) and value.hour == 12
+
+
+def test_zone_aware_datetime_keeps_the_offset_it_has_then() -> None:
+    from zoneinfo import ZoneInfo
+
+    summer = datetime.datetime(2024, 7, 1, 9, 30, tzinfo=ZoneInfo("America/New_York"))
+    ((kind, value),) = compile_query("SELECT %(ts)s", {"ts": summer}).params
+    assert (kind, value, value.utcoffset()) == ("TIMESTAMP_TZ", summer, datetime.timedelta(hours=-4))
+    assert value.hour == 9
+
+
+def test_naive_datetime_stays_ntz() -> None:
+    naive = datetime.datetime(2024, 1, 1, 12, 0)
+    assert compile_query("SELECT %(ts)s", {"ts": naive}).params == (naive,)
+
+
+def test_lists_of_datetimes_bind_each_by_its_kind() -> None:
+    aware = datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.timezone.utc)
+    naive = datetime.datetime(2024, 1, 1, 12)
+    bound = compile_query("x IN (%(ts)s)", {"ts": [aware, naive]})
+    assert bound.params == (("TIMESTAMP_TZ", aware), naive)
+    _, rows = compile_batch("INSERT INTO t VALUES (%(ts)s)", {"ts": [aware, aware]})
+    assert rows == [(("TIMESTAMP_TZ", aware),), (("TIMESTAMP_TZ", aware),)]
+
+
+@pytest.mark.parametrize("in_list", [False, True])
+def test_aware_time_is_refused_naming_the_input(in_list: bool) -> None:
+    at = datetime.time(12, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
+    with pytest.raises(SnowflakeInputError, match=r"input 'opens' is a time with a time zone \(12:00:00\+05:00\)"):
+        compile_query("SELECT %(opens)s", {"opens": [at] if in_list else at})
+    with pytest.raises(SnowflakeInputError, match="input 'opens' is a time with a time zone"):
+        compile_batch("INSERT INTO t VALUES (%(opens)s)", {"opens": [at] if in_list else at})
 
 
 def test_unused_inputs_are_ignored() -> None:
@@ -147,7 +201,7 @@ def test_malformed_placeholders(template: str) -> None:
         compile_query(template, {"x": 1})
 
 
-# Pieces for the property test: literal/comment pieces must come out byte for byte.
+# Pieces for the property test: literal/comment pieces must come out byte for byte, but for `%%` -> `%`.
 _LITERALS = [
     "'%(a)s'",
     "'x''%(b)s''y'",
@@ -163,7 +217,7 @@ _CODE = ["SELECT ", " , ", "\n", "\t", " FROM t ", " WHERE ", " = ", " LIKE ", "
 
 
 @pytest.mark.parametrize("seed", range(300))
-def test_random_templates_keep_everything_but_placeholders(seed: int) -> None:
+def test_random_templates_keep_everything_but_placeholders_and_doubled_percents(seed: int) -> None:
     rng = random.Random(seed)
     template, expected, params = "", "", []
     index: dict[str, int] = {}
@@ -174,7 +228,7 @@ def test_random_templates_keep_everything_but_placeholders(seed: int) -> None:
             # spaces around each literal: adjacent quoted pieces would be one literal in SQL too, and `x$$` is
             # part of an identifier, not a string
             piece = " " + rng.choice(_LITERALS) + " "
-            template, expected = template + piece, expected + piece
+            template, expected = template + piece, expected + piece.replace("%%", "%")
         elif kind < 0.6:
             name = rng.choice("ab")
             if name not in index:
@@ -237,6 +291,48 @@ def test_batch_errors_name_the_input() -> None:
 def test_batch_rows_are_what_executemany_takes() -> None:
     sql, rows = compile_batch("INSERT INTO t VALUES (%(a)s, %(b)s)", {"a": [1, 2], "b": ["x", "y"]})
     assert all(isinstance(row, tuple) and len(row) == sql.count(":") for row in rows)
+
+
+def test_batch_statement_drops_what_comes_before_the_insert() -> None:
+    template = "\n  -- nightly load\n/* rows from the API */\n  insert\n into t VALUES (%(a)s);\n-- done\n"
+    assert batch_statement(template) == "insert\n into t VALUES (%(a)s)"
+    assert compile_batch(template, {"a": [1, 2]}) == ("insert\n into t VALUES (:1)", [(1,), (2,)])
+
+
+@pytest.mark.parametrize(
+    ("template", "what"),
+    [
+        ("UPDATE t SET v = %(v)s WHERE id = %(id)s", "starts with UPDATE, not INSERT INTO"),
+        ("-- fix\nDELETE FROM t WHERE id = %(id)s", "starts with DELETE, not"),
+        ("MERGE INTO t USING (SELECT %(id)s AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE", "starts with MERGE"),
+        ("INSERT OVERWRITE INTO t VALUES (%(id)s)", "starts with INSERT OVERWRITE, not"),
+        ("INSERT ALL INTO t VALUES (%(id)s) SELECT 1", "starts with INSERT ALL, not"),
+        ("INSERT /* x */ INTO t VALUES (%(id)s)", "has something between INSERT and INTO"),
+        ("DELETE FROM t WHERE id = %(id)s; INSERT INTO t VALUES (%(id)s)", "has 2 statements"),
+        ("INSERT INTO t VALUES (%(id)s); INSERT INTO u VALUES (%(id)s)", "has 2 statements"),
+        ("WITH s AS (SELECT 1) INSERT INTO t SELECT * FROM s", "starts with WITH, not"),
+    ],
+)
+def test_batch_refuses_what_the_driver_would_run_row_by_row(template: str, what: str) -> None:
+    for refuse in (batch_statement, lambda t: compile_batch(t, {"id": [1, 2], "v": [3, 4]})):
+        with pytest.raises(SnowflakeConfigError, match=re.escape(what)) as info:
+            refuse(template)
+        message = str(info.value)
+        assert "one atomic query" in message and "staging table" in message and "MERGE" in message
+
+
+@pytest.mark.parametrize("template", ["", "   \n", "-- nothing here\n", "/* a */ ; // b\n;"])
+def test_template_without_a_statement_is_refused(template: str) -> None:
+    with pytest.raises(SnowflakeConfigError, match=r"query_template is (empty|only comments): there is no statement"):
+        check_template(template)
+
+
+def test_template_checks() -> None:
+    check_template("SELECT '%(' -- %(\n")  # inside literals and comments: text
+    with pytest.raises(SnowflakeConfigError, match="query_template has a malformed placeholder near"):
+        check_template("SELECT %(x y)s")
+    with pytest.raises(SnowflakeConfigError, match="query_template must be a string of SQL, got bytes"):
+        check_template(b"SELECT 1")
 
 
 # --- statements ----------------------------------------------------------------------------------------------
@@ -333,6 +429,43 @@ def test_long_tags_are_cut_to_valid_json(user: dict[str, Any]) -> None:
     assert len(text) <= QUERY_TAG_LIMIT
     tag = json.loads(text)
     assert tag["run"] == "r8x"  # the short Flyte context survives
+
+
+def test_a_tag_of_thousands_of_entries_is_cut_to_valid_json() -> None:
+    user = {f"key_{i}": f"value-{i}" for i in range(20_000)}
+    text = build_query_tag(user, FLYTE)
+    assert len(text) <= QUERY_TAG_LIMIT
+    tag = json.loads(text)
+    assert tag["run"] == "r8x"
+    assert all(user[k] == v or v.endswith("…") for k, v in tag.items() if k in user)
+
+
+@pytest.mark.parametrize(
+    ("session", "task", "merged"),
+    [
+        ("team-x", None, {"user_tag": "team-x"}),
+        ('{"team": "x", "cost": 7}', {"job": "nightly"}, {"team": "x", "cost": 7, "job": "nightly"}),
+        ("team-x", {"job": "nightly"}, {"user_tag": "team-x", "job": "nightly"}),
+        ('{"team": "x"}', '{"team": "x"}', {"team": "x"}),
+        (None, "plain", {"user_tag": "plain"}),
+        ("", None, {}),
+    ],
+)
+def test_session_tag_and_query_tag_merge(session: Any, task: Any, merged: dict[str, Any]) -> None:
+    assert user_query_tag(session, task) == merged
+
+
+def test_a_key_set_twice_is_refused() -> None:
+    with pytest.raises(SnowflakeConfigError, match="query tag key 'user_tag' is set twice, to \"a\" by the session"):
+        user_query_tag("a", "b")
+    with pytest.raises(SnowflakeConfigError, match="query tag key 'team' is set twice"):
+        user_query_tag('{"team": "x"}', {"team": "y"})
+
+
+def test_a_user_tag_above_the_bound_is_refused() -> None:
+    assert user_query_tag(None, {"k": "v" * (USER_TAG_LIMIT - 8)})  # exactly at the bound
+    with pytest.raises(SnowflakeConfigError, match=f"is [0-9]+ characters as JSON; at most {USER_TAG_LIMIT}"):
+        user_query_tag(None, {f"key_{i}": "value" for i in range(4000)})
 
 
 def test_long_value_is_shortened_not_dropped() -> None:

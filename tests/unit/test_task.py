@@ -22,7 +22,7 @@ from flyteidl2.core.execution_pb2 import TaskExecution
 
 from flyteplugins.snowflake import Snowflake, SnowflakeConfig, SnowflakeJobMetadata
 from flyteplugins.snowflake import task as task_module
-from flyteplugins.snowflake.errors import MissingSecretError, SnowflakeTransientError
+from flyteplugins.snowflake.errors import MissingSecretError, SnowflakeConfigError, SnowflakeTransientError
 from flyteplugins.snowflake.task import (
     SnowflakeTaskFailed,
     TimeLimit,
@@ -307,6 +307,21 @@ def test_sql_is_sent_as_written() -> None:
     task = Snowflake(name="t", query_template=sql, plugin_config=CONFIG, inputs={"x": int})
     assert task.sql(None).statement == sql  # type: ignore[arg-type]
     assert task.task_type == "snowflake"
+
+
+@pytest.mark.parametrize(
+    ("sql", "batch", "pattern"),
+    [
+        ("", False, "query_template is empty"),
+        ("  -- nothing to run\n/* really */", False, "query_template is only comments"),
+        ("SELECT %(x y)s", False, "malformed placeholder"),
+        ("UPDATE t SET v = %(v)s WHERE id = %(id)s", True, "starts with UPDATE, not INSERT INTO"),
+        ("INSERT INTO t VALUES (%(v)s); SELECT 1", True, "has 2 statements"),
+    ],
+)
+def test_templates_that_cannot_run_as_asked_are_refused_when_defined(sql: str, batch: bool, pattern: str) -> None:
+    with pytest.raises(SnowflakeConfigError, match=pattern):
+        Snowflake(name="t", query_template=sql, plugin_config=CONFIG, inputs={"v": list[int]}, batch=batch)
 
 
 def test_plugin_config_must_be_a_snowflake_config() -> None:

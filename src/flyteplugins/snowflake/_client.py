@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import SnowflakeError, translate
+from .errors import SnowflakeDriverError, SnowflakeError, translate
 
 if TYPE_CHECKING:
     from snowflake.connector import SnowflakeConnection
@@ -232,7 +232,9 @@ def submit(
 ) -> str:
     """Submit without waiting; returns the query id.
 
-    `batch_rows` runs the statement once per row through array binding (one request, `executemany`).
+    `batch_rows` binds every row at once (array binding, `executemany`): one statement, one query. Only an
+    INSERT INTO is array-bound by the driver (any other statement would run once per row, as separate
+    queries), so anything else is refused here, before a row is sent.
     `statement_count` > 1 sends a multi-statement request (Snowflake checks the count).
     """
 
@@ -242,6 +244,7 @@ def submit(
             if statement_count != 1:
                 options["num_statements"] = statement_count
             if batch_rows is not None:
+                _check_array_bound(cur, sql, statement_count)
                 cur.executemany(sql, list(batch_rows), **options)
             else:
                 cur.execute(sql, list(params) if params else None, **options)
@@ -250,6 +253,15 @@ def submit(
             return str(cur.sfqid)
 
     return _translated(_submit)
+
+
+def _check_array_bound(cur: SnowflakeCursor, sql: str, statement_count: int) -> None:
+    """Refuse a batch the driver would not send as one array-bound statement (it tests the text it is given)."""
+    if statement_count != 1 or not cur.INSERT_SQL_RE.match(sql.strip(" \t\n\r")):
+        raise SnowflakeDriverError(
+            "the driver would run this batch statement once per row, as separate queries, not as one array-bound "
+            f"INSERT INTO (statements: {statement_count}; text starts {sql.strip()[:30]!r})"
+        )
 
 
 #: Seconds one status check may spend retrying 429/5xx and dropped connections inside the driver. A poll is

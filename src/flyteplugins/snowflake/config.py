@@ -24,6 +24,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from ._links import AccountIdentifier
+from ._sql import user_query_tag
 from .errors import SnowflakeConfigError
 
 __all__ = ["DEFAULT_LOGIN_TIMEOUT", "DEFAULT_NETWORK_TIMEOUT", "SnowflakeConfig"]
@@ -116,12 +117,15 @@ class SnowflakeConfig:
     _: KW_ONLY
     #: Role to use; None means the user's default role.
     role: str | None = None
-    #: Added to every statement's QUERY_TAG next to the Flyte run details: a string, or a dict merged in.
+    #: Added to every statement's QUERY_TAG next to the Flyte run details: a dict (or a string holding a JSON
+    #: object) is merged in, any other string goes under "user_tag". A QUERY_TAG in `session_parameters` is
+    #: merged the same way. At most 1500 characters as JSON.
     query_tag: str | dict[str, Any] | None = None
     #: Seconds a statement may run before Snowflake cancels it (STATEMENT_TIMEOUT_IN_SECONDS, sent with
     #: the statement). None or 0: the account's or warehouse's setting applies.
     statement_timeout: int | None = None
-    #: Session parameters set at login, e.g. {"TIMEZONE": "UTC"}.
+    #: Session parameters set at login, e.g. {"TIMEZONE": "UTC"}. A QUERY_TAG here is also kept in every
+    #: statement's QUERY_TAG (merged as `query_tag` is), which would otherwise replace it.
     session_parameters: dict[str, Any] | None = None
     #: Host to connect to instead of the one derived from `account` (a proxy, or the local Snowflake).
     host: str | None = None
@@ -148,6 +152,8 @@ class SnowflakeConfig:
     results: str = "materialize"
     # Typed fields whose value came from connection_kwargs (so to_custom does not write them twice).
     _from_kwargs: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+    # The user's part of every statement's QUERY_TAG: the session's QUERY_TAG merged with query_tag.
+    _user_tag: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._check_public_fields()
@@ -208,6 +214,19 @@ class SnowflakeConfig:
             if value is not None:
                 kwargs[name] = value
         return kwargs
+
+    def user_query_tag(self) -> dict[str, Any]:
+        """The fields every statement's QUERY_TAG carries besides the Flyte run details (a copy).
+
+        The session parameter QUERY_TAG (from `session_parameters` or `connection_kwargs`) and `query_tag`,
+        merged: a JSON-object string or a dict gives its keys, a plain string goes under "user_tag".
+
+        Example:
+            >>> SnowflakeConfig("a-b", "DB", "", "WH", "ME", session_parameters={"QUERY_TAG": "team-x"},
+            ...                 query_tag={"job": "nightly"}).user_query_tag()
+            {'user_tag': 'team-x', 'job': 'nightly'}
+        """
+        return dict(self._user_tag)
 
     def identity(self) -> str:
         """A stable string naming the session these settings open (no secrets): part of connection-pool keys.
@@ -280,9 +299,9 @@ class SnowflakeConfig:
     def _check_typed_fields(self) -> None:
         _check_optional_str("role", self.role)
         _check_optional_str("host", self.host)
-        self._check_query_tag()
         self._check_statement_timeout()
         self._check_session_parameters()
+        self._check_query_tag()
         self._check_port_and_protocol()
         self._check_authenticator()
         for name in ("login_timeout", "network_timeout"):
@@ -301,12 +320,24 @@ class SnowflakeConfig:
 
     def _check_query_tag(self) -> None:
         tag = self.query_tag
-        if tag is None or isinstance(tag, str):
-            return
-        if not isinstance(tag, Mapping):
+        if isinstance(tag, Mapping):
+            self.query_tag = dict(tag)
+            _check_json("query_tag", self.query_tag)
+        elif tag is not None and not isinstance(tag, str):
             raise SnowflakeConfigError(f"query_tag must be a string or a dict, got {type(tag).__name__}")
-        self.query_tag = dict(tag)
-        _check_json("query_tag", self.query_tag)
+        self._user_tag = user_query_tag(self._session_query_tag(), self.query_tag)
+
+    def _session_query_tag(self) -> str | None:
+        """The session parameter QUERY_TAG, if set (Snowflake's parameter names are case-insensitive)."""
+        tags = [v for k, v in (self.session_parameters or {}).items() if k.upper() == "QUERY_TAG"]
+        if len(tags) > 1:
+            raise SnowflakeConfigError("session_parameters sets QUERY_TAG twice (in different cases); keep one")
+        if tags and tags[0] is not None and not isinstance(tags[0], str):
+            raise SnowflakeConfigError(
+                f"session parameter QUERY_TAG must be a string, got {type(tags[0]).__name__}: for several "
+                "fields, give a JSON object as a string, or use query_tag={...}"
+            )
+        return tags[0] if tags else None
 
     def _check_statement_timeout(self) -> None:
         value: Any = self.statement_timeout

@@ -32,7 +32,7 @@ from ._figures import HistoryBatches, Late
 from ._finishing import Finishing, finish_wait_from_env
 from ._links import AccountIdentifier
 from ._pool import Pool, PoolSettings
-from ._sql import build_query_tag, compile_batch, compile_query, statement_count
+from ._sql import build_query_tag, check_template, compile_batch, compile_query, statement_count
 from ._status import StatusView, describe
 from .config import SnowflakeConfig
 from .errors import (
@@ -160,10 +160,14 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         figures) can take longer, so it runs in the background: the call waits `finish_wait` seconds for it
         and otherwise answers RUNNING ("saving its result"); a later call collects the final answer. `None`
         waits until it is done (local runs, where this process is the only one asking).
+
+        Raises:
+            SnowflakeMetadataError: `resource_meta.query_id` is not a Snowflake query id.
         """
         meta = resource_meta
         if meta.error is not None:
             return Resource(phase=TaskExecution.FAILED, message=_error_message(meta.error, meta.query_id))
+        meta.checked_query_id()
         config = _config_of(meta)
         secrets = _secrets(kwargs, snowflake_private_key, snowflake_private_key_passphrase)
         links = _log_links(meta)
@@ -278,10 +282,15 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         snowflake_private_key_passphrase: str | None = None,
         **kwargs: Any,
     ) -> None:
-        """Cancel the query. Idempotent: a finished, failed or unknown query is left as it is."""
+        """Cancel the query. Idempotent: a finished, failed or unknown query is left as it is.
+
+        Raises:
+            SnowflakeMetadataError: `resource_meta.query_id` is not a Snowflake query id.
+        """
         meta = resource_meta
         if not meta.query_id or meta.error is not None:
             return
+        meta.checked_query_id()
         config = _config_of(meta)
         secrets = _secrets(kwargs, snowflake_private_key, snowflake_private_key_passphrase)
         credentials = Credentials.from_kwargs(secrets)
@@ -555,15 +564,20 @@ def _submission(
     template: tasks_pb2.TaskTemplate,
     execution: TaskExecutionMetadata | None,
 ) -> Callable[[Any], str]:
-    """Bind the inputs and build the statement parameters; returns the blocking submit for a session."""
-    params: dict[str, str] = {"QUERY_TAG": build_query_tag(config.query_tag, _flyte_context(template, execution))}
+    """Bind the inputs and build the statement parameters; returns the blocking submit for a session.
+
+    A template the task definition would have refused (empty, or a batch that is not one INSERT INTO, from a
+    task serialized by other code) is refused here with the same message, before anything reaches Snowflake.
+    """
+    check_template(sql)
+    tag = build_query_tag(config.user_query_tag(), _flyte_context(template, execution))
+    params: dict[str, str] = {"QUERY_TAG": tag}
     if config.statement_timeout:
         params["STATEMENT_TIMEOUT_IN_SECONDS"] = str(int(config.statement_timeout))
     if custom.get("batch"):
+        # One INSERT INTO, array-bound: one query, atomic, and the one a cancel reaches.
         batch_sql, rows = compile_batch(sql, inputs)
-        return lambda conn: _client.submit(
-            conn, batch_sql, None, statement_params=params, statement_count=count, batch_rows=rows
-        )
+        return lambda conn: _client.submit(conn, batch_sql, None, statement_params=params, batch_rows=rows)
     bound = compile_query(sql, inputs)
     return lambda conn: _client.submit(conn, bound.sql, bound.params, statement_params=params, statement_count=count)
 

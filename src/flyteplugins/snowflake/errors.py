@@ -8,6 +8,7 @@ SnowflakeError
 │   ├── MalformedPrivateKeyError
 │   └── WrongPassphraseError
 ├── SnowflakeInputError (TypeError)      a task input has the wrong type or shape; names the input. Final.
+├── SnowflakeMetadataError (ValueError)  the job metadata sent back holds a malformed field; names it. Final.
 ├── SnowflakeAuthError                   Snowflake refused the login (credentials, role, network policy). Final.
 ├── SnowflakeQueryError                  the statement failed in Snowflake (errno, sqlstate, query id). Final.
 │   └── SnowflakeQueryCancelled          the statement was cancelled (SYSTEM$CANCEL_QUERY, abort, timeout).
@@ -31,6 +32,7 @@ __all__ = [
     "SnowflakeDriverError",
     "SnowflakeError",
     "SnowflakeInputError",
+    "SnowflakeMetadataError",
     "SnowflakeQueryCancelled",
     "SnowflakeQueryError",
     "SnowflakeSecretError",
@@ -88,6 +90,11 @@ class WrongPassphraseError(SnowflakeSecretError):
 
 class SnowflakeInputError(SnowflakeError, TypeError):
     """A task input has a type the SQL cannot bind, or batch inputs do not line up."""
+
+
+class SnowflakeMetadataError(SnowflakeError, ValueError):
+    """The job metadata the backend sent back is not what `create` wrote: a field is malformed (hand-made or
+    edited metadata). The message names the field."""
 
 
 class SnowflakeAuthError(SnowflakeError):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from flyte.connectors import ResourceMeta
+
+from .errors import SnowflakeMetadataError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -53,6 +56,20 @@ class SnowflakeJobMetadata(ResourceMeta):
     error: dict[str, Any] | None = None
     output_prefix: str = ""
 
+    def checked_query_id(self) -> str:
+        """`query_id`, checked to be a Snowflake query id (`01b2c3d4-0000-1234-0000-0001abcd5678`).
+
+        Raises:
+            SnowflakeMetadataError: naming the field, when it holds anything else.
+        """
+        if not _QUERY_ID.fullmatch(self.query_id or ""):
+            raise SnowflakeMetadataError(
+                f"SnowflakeJobMetadata.query_id is not a Snowflake query id: {self.query_id[:80]!r} (expected 36 "
+                "characters like '01b2c3d4-0000-1234-0000-0001abcd5678'); this metadata was not written by the "
+                "connector's create, or was changed since: submit the task again"
+            )
+        return self.query_id
+
     # The service encodes this on every CreateTask and decodes it on every later call. The base class goes
     # through `dataclasses.asdict` (a deep copy) and flyte's generic dataclass reader; these write and read the
     # same JSON directly, which matters when hundreds of calls a second share one event loop.
@@ -68,6 +85,8 @@ class SnowflakeJobMetadata(ResourceMeta):
         return cls(**{name: value for name, value in values.items() if name in _FIELDS})
 
 
+# Snowflake's query ids are UUIDs in their canonical text form.
+_QUERY_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _FIELD_ORDER = tuple(f.name for f in fields(SnowflakeJobMetadata))
 _FIELDS = frozenset(_FIELD_ORDER)
 _ENCODER = json.JSONEncoder()

@@ -29,6 +29,7 @@ from flyteidl2.core import tasks_pb2
 from flyteidl2.core.execution_pb2 import TaskExecution
 
 from ._auth import SECRET_KEYWORDS
+from ._sql import batch_statement, check_template
 from .config import SnowflakeConfig
 from .errors import MissingSecretError, SnowflakeQueryError, SnowflakeTransientError
 
@@ -82,7 +83,8 @@ class Snowflake(TaskTemplate):  # type: ignore[misc,type-arg]
     Args:
         name: The task's name.
         query_template: The SQL, sent as written. `%(name)s` marks an input; inputs are bound on the server,
-            never pasted into the SQL text. Several statements separated by `;` run as one request.
+            never pasted into the SQL text; `%%` is a `%`, and any other `%` is kept. Several statements
+            separated by `;` run as one request. An empty or comment-only template is refused.
         plugin_config: Where and as whom to run (`SnowflakeConfig`).
         inputs: Input names and their Python types.
         output_dataframe_type: Declares one output, `results`, holding the query's result as this dataframe type.
@@ -93,7 +95,10 @@ class Snowflake(TaskTemplate):  # type: ignore[misc,type-arg]
         snowflake_password: Secret key of a password.
         snowflake_pat: Secret key of a programmatic access token.
         snowflake_oauth_token: Secret key of an OAuth access token.
-        batch: With list inputs, run the statement once per row through array binding (batch inserts).
+        batch: List inputs are columns, bound all at once (array binding) into one `INSERT INTO` statement
+            that Snowflake runs as one atomic query. Any other template (UPDATE, DELETE, MERGE, INSERT
+            OVERWRITE, several statements) is refused here: load a staging table with a batch INSERT, then
+            MERGE from it in a following task.
         **kwargs: Passed to flyte's `TaskTemplate`, e.g. `timeout=` (in a local run the query is cancelled
             and `flyte.errors.MaxRuntimeExceededError` raised when it is exceeded) or `retries=`.
     """
@@ -119,6 +124,9 @@ class Snowflake(TaskTemplate):  # type: ignore[misc,type-arg]
     ) -> None:
         if not isinstance(plugin_config, SnowflakeConfig):
             raise TypeError(f"plugin_config must be a SnowflakeConfig, got {type(plugin_config).__name__}")
+        check_template(query_template)
+        if batch:
+            batch_statement(query_template)
         outputs = {"results": output_dataframe_type} if output_dataframe_type is not None else {}
         super().__init__(
             name=name,

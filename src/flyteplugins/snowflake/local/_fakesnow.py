@@ -601,10 +601,7 @@ def _execute_parsed(
     if batch is None:
         cur.execute(sql, binding_params=params, server=True)
     else:
-        # Snowflake runs an array binding as one statement and reports the rows affected by the whole batch.
-        for row in batch:
-            cur.execute(sql, binding_params=row, server=True)
-            batch_rowcount += cur.rowcount or 0
+        batch_rowcount = _execute_rows(conn, cur, sql, batch)
     transformed = cur._last_transformed
     if transformed is not None and transformed.args.get("put_stage_data"):
         raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
@@ -615,6 +612,27 @@ def _execute_parsed(
         has_placeholder = bool(transformed.find(exp.Placeholder))
         PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe))
     return _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
+
+
+def _execute_rows(conn: FakeSnowflakeConnection, cur: Any, sql: str, batch: list[tuple[Any, ...]]) -> int:
+    """Run an array binding as Snowflake does: one statement, so all of its rows or none of them. Returns the
+    rows affected by the whole batch. (Inside a transaction, or without autocommit, the rows join the session's
+    transaction as fakesnow's DML does.)"""
+    own = conn._autocommit and not conn._in_transaction
+    if own:
+        conn._duck_conn.begin()
+    count = 0
+    try:
+        for row in batch:
+            cur.execute(sql, binding_params=row, server=True)
+            count += cur.rowcount or 0
+    except BaseException:
+        if own:
+            conn._duck_conn.rollback()
+        raise
+    if own:
+        conn._duck_conn.commit()
+    return count
 
 
 def _result(
