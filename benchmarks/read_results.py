@@ -58,12 +58,12 @@ from flyteidl2.core import literals_pb2, types_pb2
 sfdf.register_handlers()
 config = SnowflakeConfig(SF["account"], SF["database"], SF["schema"], SF["warehouse"], SF["user"],
                          host=SF["host"], port=SF["port"], protocol="http", network_timeout=300)
-os.environ["BENCH_SF_PASSWORD"] = SF["password"]
+os.environ["BENCH_SNOWFLAKE_PASSWORD"] = SF["password"]
 conn = _client.login({**config.driver_kwargs(), "password": SF["password"]})
 qid = submit(conn, TABLE)
 meta = SnowflakeJobMetadata(account=config.account, user=config.user, database=config.database,
     schema=config.schema, warehouse=config.warehouse, query_id=qid, has_output=True, config=config.to_custom(),
-    secrets={"snowflake_password": "BENCH_SF_PASSWORD"})
+    secrets={"snowflake_password": "BENCH_SNOWFLAKE_PASSWORD"})
 uri = sfdf.result_reference(meta, qid).uri
 sd = literals_pb2.StructuredDataset(uri=uri, metadata=literals_pb2.StructuredDatasetMetadata(
     structured_dataset_type=types_pb2.StructuredDatasetType(format="")))

@@ -58,3 +58,25 @@ async def run(
 
 def unique_table(prefix: str = "t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def decode_dataframe(uri: str, fmt: str, as_type: type[Any], columns: dict[str, type[Any]] | None = None) -> Any:
+    """What a downstream task's input goes through: flyte's dataframe engine, from the literal."""
+    from flyte.io._dataframe.dataframe import flyte_dataset_transformer
+    from flyteidl2.core import literals_pb2, types_pb2
+
+    literal = literals_pb2.Literal(
+        scalar=literals_pb2.Scalar(
+            structured_dataset=literals_pb2.StructuredDataset(
+                uri=uri,
+                metadata=literals_pb2.StructuredDatasetMetadata(
+                    structured_dataset_type=types_pb2.StructuredDatasetType(format=fmt)
+                ),
+            )
+        )
+    )
+    if columns:
+        from typing import Annotated
+
+        return asyncio.run(flyte_dataset_transformer.to_python_value(literal, Annotated[as_type, columns]))
+    return asyncio.run(flyte_dataset_transformer.to_python_value(literal, as_type))

@@ -25,6 +25,7 @@ from flyteplugins.snowflake import dataframe as sfdf
 from flyteplugins.snowflake.config import SnowflakeConfig
 from flyteplugins.snowflake.errors import MissingSecretError, SnowflakeQueryError
 from flyteplugins.snowflake.metadata import SnowflakeJobMetadata
+from snowflake_harness import decode_dataframe
 
 pytestmark = [
     pytest.mark.integration,
@@ -32,7 +33,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Support for class-based `config`:DeprecationWarning"),
 ]
 
-PASSWORD_VAR = "SF_TEST_DATAFRAME_PASSWORD"
+PASSWORD_VAR = "SNOWFLAKE_TEST_DATAFRAME_PASSWORD"
 TYPES_SQL = """
 CREATE OR REPLACE TABLE "TYPES" (
   N NUMBER(10,2), BIG NUMBER(38,3), I NUMBER(38,0), S VARCHAR, NTZ TIMESTAMP_NTZ, TZ TIMESTAMP_TZ,
@@ -114,28 +115,6 @@ def _runner(conn: Any) -> sfdf.Runner:
     return run  # type: ignore[return-value]
 
 
-def _open(uri: str, fmt: str, as_type: type[Any], columns: dict[str, type[Any]] | None = None) -> Any:
-    """What a downstream task's input goes through: flyte's dataframe engine, from the literal."""
-    from flyte.io._dataframe.dataframe import flyte_dataset_transformer
-    from flyteidl2.core import literals_pb2, types_pb2
-
-    literal = literals_pb2.Literal(
-        scalar=literals_pb2.Scalar(
-            structured_dataset=literals_pb2.StructuredDataset(
-                uri=uri,
-                metadata=literals_pb2.StructuredDatasetMetadata(
-                    structured_dataset_type=types_pb2.StructuredDatasetType(format=fmt)
-                ),
-            )
-        )
-    )
-    if columns:
-        from typing import Annotated
-
-        return asyncio.run(flyte_dataset_transformer.to_python_value(literal, Annotated[as_type, columns]))
-    return asyncio.run(flyte_dataset_transformer.to_python_value(literal, as_type))
-
-
 def _rows(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, pd.DataFrame):
         return [{k: (None if v is pd.NaT else v) for k, v in r.items()} for r in value.to_dict("records")]
@@ -152,7 +131,7 @@ def test_reference_reads_into_each_library(conn: Any, config: SnowflakeConfig, a
     qid = _submit(conn, "SELECT seq4() AS ID, 'x' || seq4() AS NAME FROM TABLE(GENERATOR(ROWCOUNT => 2500))")
     ref = sfdf.result_reference(_meta(config, qid), qid)
     assert ref.uri is not None
-    value = _open(ref.uri, "", as_type)
+    value = decode_dataframe(ref.uri, "", as_type)
     assert isinstance(value, as_type)
     rows = _rows(value)
     assert len(rows) == 2500 and rows[7] == {"ID": 7, "NAME": "x7"}
@@ -164,7 +143,7 @@ def test_flyte_dataframe_opens_a_reference_as_any_library(conn: Any, config: Sno
     qid = _submit(conn, "SELECT 1 AS X, 'a' AS Y")
     ref = sfdf.result_reference(_meta(config, qid), qid)
     assert ref.uri is not None
-    fdf = _open(ref.uri, "", DataFrame)
+    fdf = decode_dataframe(ref.uri, "", DataFrame)
     assert isinstance(fdf, DataFrame)
     assert asyncio.run(fdf.open(pl.DataFrame).all()).to_dicts() == [{"X": 1, "Y": "a"}]
     assert asyncio.run(fdf.open(pa.Table).all()).to_pylist() == [{"X": 1, "Y": "a"}]
@@ -174,18 +153,18 @@ def test_a_reader_gets_only_the_columns_its_input_declares(conn: Any, config: Sn
     qid = _submit(conn, "SELECT 1 AS X, 'a' AS Y, 2.5::FLOAT AS Z")
     ref = sfdf.result_reference(_meta(config, qid), qid)
     assert ref.uri is not None
-    table = _open(ref.uri, "", pa.Table, {"Z": float, "X": int})
+    table = decode_dataframe(ref.uri, "", pa.Table, {"Z": float, "X": int})
     assert table.column_names == ["Z", "X"]
 
 
 def test_a_reader_without_the_secret_is_told_which_variable_to_set(conn: Any, config: SnowflakeConfig) -> None:
     qid = _submit(conn, "SELECT 1 AS X")
     meta = _meta(config, qid)
-    meta.secrets = {"snowflake_password": "SF_TEST_VARIABLE_NOBODY_SET"}
+    meta.secrets = {"snowflake_password": "SNOWFLAKE_TEST_VARIABLE_NOBODY_SET"}
     ref = sfdf.result_reference(meta, qid)
     assert ref.uri is not None
-    with pytest.raises(MissingSecretError, match="SF_TEST_VARIABLE_NOBODY_SET"):
-        _open(ref.uri, "", pa.Table)
+    with pytest.raises(MissingSecretError, match="SNOWFLAKE_TEST_VARIABLE_NOBODY_SET"):
+        decode_dataframe(ref.uri, "", pa.Table)
 
 
 # --- materialized results ----------------------------------------------------------------------------------
@@ -202,7 +181,7 @@ def test_materialized_result_reads_with_flyte_parquet_readers(
     manifest = json.loads((tmp_path / "snowflake-results" / qid / "_SUCCESS").read_text())
     assert manifest["rows"] == 3000
     for as_type in (pa.Table, pd.DataFrame, pl.DataFrame):
-        rows = _rows(_open(df.uri, "parquet", as_type))
+        rows = _rows(decode_dataframe(df.uri, "parquet", as_type))
         assert len(rows) == 3000 and rows[6] == {"ID": 6, "AMOUNT": decimal.Decimal("1.50")}
 
 
@@ -227,14 +206,14 @@ def test_large_results_are_split_into_parts(conn: Any, config: SnowflakeConfig, 
     df = asyncio.run(sfdf.materialize(_meta(config, qid, str(tmp_path)), qid, _runner(conn), part_bytes=1))
     assert df.uri is not None
     parts = sorted(p.name for p in Path(df.uri).glob("part-*.parquet"))
-    assert parts and _open(df.uri, "parquet", pa.Table).num_rows == 20000
+    assert parts and decode_dataframe(df.uri, "parquet", pa.Table).num_rows == 20000
 
 
 def test_an_empty_result_materializes_with_its_columns(conn: Any, config: SnowflakeConfig, tmp_path: Path) -> None:
     qid = _submit(conn, 'SELECT N, D, S FROM "TYPES" WHERE 1 = 0')
     df = asyncio.run(sfdf.materialize(_meta(config, qid, str(tmp_path)), qid, _runner(conn)))
     assert df.uri is not None
-    table = _open(df.uri, "parquet", pa.Table)
+    table = decode_dataframe(df.uri, "parquet", pa.Table)
     assert table.num_rows == 0 and table.column_names == ["N", "D", "S"]
     assert table.schema.field("N").type == pa.decimal128(10, 2)
 
@@ -279,7 +258,7 @@ def test_types_survive_into_arrow(conn: Any, config: SnowflakeConfig, tmp_path: 
         else asyncio.run(sfdf.materialize(meta, qid, _runner(conn)))
     )
     assert df.uri is not None
-    table = _open(df.uri, df.format or "", pa.Table)
+    table = decode_dataframe(df.uri, df.format or "", pa.Table)
     assert table.schema.field("N").type == pa.decimal128(10, 2)
     assert table.schema.field("NTZ").type == pa.timestamp("us")
     assert table.schema.field("D").type == pa.date32()
@@ -291,7 +270,7 @@ def test_types_survive_into_pandas(conn: Any, config: SnowflakeConfig) -> None:
     qid = _submit(conn, 'SELECT * FROM "TYPES" ORDER BY S NULLS LAST')
     ref = sfdf.result_reference(_meta(config, qid), qid)
     assert ref.uri is not None
-    frame = _open(ref.uri, "", pd.DataFrame)
+    frame = decode_dataframe(ref.uri, "", pd.DataFrame)
     assert str(frame["NTZ"].dtype) == "datetime64[us]"
     assert frame["N"][0] == decimal.Decimal("1.25") and frame["D"][0] == dt.date(9999, 12, 31)
     assert frame["NTZ"].isna()[1] and frame["N"].isna()[1]
@@ -301,7 +280,7 @@ def test_types_survive_into_polars(conn: Any, config: SnowflakeConfig) -> None:
     qid = _submit(conn, 'SELECT * FROM "TYPES" ORDER BY S NULLS LAST')
     ref = sfdf.result_reference(_meta(config, qid), qid)
     assert ref.uri is not None
-    frame = _open(ref.uri, "", pl.DataFrame)
+    frame = decode_dataframe(ref.uri, "", pl.DataFrame)
     assert frame.schema["N"] == pl.Decimal(10, 2) and frame.schema["D"] == pl.Date
     _check_types(frame.to_dicts())
 
@@ -312,7 +291,7 @@ def test_timestamps_past_the_pandas_nanosecond_range(conn: Any, config: Snowflak
     )
     ref = sfdf.result_reference(_meta(config, qid), qid)
     assert ref.uri is not None
-    frame = _open(ref.uri, "", pd.DataFrame)
+    frame = decode_dataframe(ref.uri, "", pd.DataFrame)
     assert frame["LATE"][0] == pd.Timestamp("2300-01-02 03:04:05.123456")
     assert frame["EARLY"][0] == pd.Timestamp("0001-01-01")
 
@@ -355,7 +334,7 @@ def test_a_dataframe_writes_into_a_new_table_and_reads_back(conn: Any, config: S
     value: Any = {"pyarrow": source, "pandas": source.to_pandas(), "polars": pl.from_arrow(source)}[library]
     fdf = DataFrame.wrap_df(value, uri=_uri(config, table_name))
     asyncio.run(flyte_dataset_transformer.encode(fdf, type(value), "snowflake", "", _sdt()))
-    back = _open(_uri(config, table_name), "", pa.Table)
+    back = decode_dataframe(_uri(config, table_name), "", pa.Table)
     assert back.column_names == source.column_names  # names kept exactly, lower case included
     rows = sorted(back.to_pylist(), key=lambda r: (r["id"] is None, r["id"]))
     assert rows[0] == {"id": 1, "amount": decimal.Decimal("1.25"), "name": "a",

@@ -20,7 +20,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Support for class-based `config`:DeprecationWarning"),
 ]
 
-PASSWORD_VAR = "SF_TEST_E2E_RESULTS_PASSWORD"
+PASSWORD_VAR = "SNOWFLAKE_TEST_E2E_RESULTS_PASSWORD"
 SQL = "SELECT seq4() AS ID, (seq4() / 4)::NUMBER(10,2) AS AMOUNT FROM TABLE(GENERATOR(ROWCOUNT => 10))"
 
 

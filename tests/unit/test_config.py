@@ -222,6 +222,43 @@ def test_invalid_typed_fields(overrides: dict[str, Any], pattern: str) -> None:
         make(**overrides)
 
 
+@pytest.mark.parametrize("host", ["db.example.com", "10.0.0.7", None, "127.0.0.1.example.com"])
+def test_plain_http_is_refused_for_any_host_but_loopback(host: str | None) -> None:
+    with pytest.raises(SnowflakeConfigError, match=r"protocol='http' sends passwords and tokens unencrypted.*'https'"):
+        make(host=host, protocol="http")
+    with pytest.raises(SnowflakeConfigError, match="protocol='http'"):  # the public plugin's way of giving it
+        make(connection_kwargs={"host": host, "protocol": "HTTP"} if host else {"protocol": "http"})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_plain_http_to_the_local_snowflake_on_loopback_is_fine(host: str) -> None:
+    assert make(host=host, port=8080, protocol="http").protocol == "http"
+    assert make(host="db.example.com", protocol="https").host == "db.example.com"
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        "https://SVC:s3cr3t-value@org-acct.snowflakecomputing.com",
+        "SVC:s3cr3t-value@org-acct.snowflakecomputing.com",
+        "https://s3cr3t-value@example.com/",
+    ],
+)
+def test_an_account_url_with_credentials_is_refused_without_repeating_them(account: str) -> None:
+    with pytest.raises(SnowflakeConfigError, match="user name or password") as info:
+        make(account=account)
+    assert "s3cr3t-value" not in str(info.value) and "SVC" not in str(info.value)
+    with pytest.raises(SnowflakeConfigError, match="user name or password"):
+        SnowflakeConfig.from_custom({**BASE, "account": account})
+
+
+def test_a_pasted_account_url_is_stored_as_its_identifier() -> None:
+    config = make(account=" https://XY12345.us-east-2.aws.snowflakecomputing.com/ ")
+    assert config.account == "xy12345.us-east-2.aws"
+    assert config.to_custom()["account"] == "xy12345.us-east-2.aws"
+    assert make(account="MyOrg-MyAccount").account == "MyOrg-MyAccount"  # an identifier stays as written
+
+
 def test_config_errors_are_value_errors() -> None:
     with pytest.raises(ValueError):
         make(user="")

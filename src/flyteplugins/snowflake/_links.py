@@ -10,7 +10,8 @@ Forms (Snowflake docs, "Account identifiers", docs.snowflake.com/en/user-guide/a
 - any of the above + `.privatelink`      private connectivity; a locator host is then `locator.region.privatelink`
 
 A host or URL pasted by mistake (`https://xy12345.us-east-1.snowflakecomputing.com/`, a Snowsight URL) is
-accepted and normalised: the mistake is common and its meaning is not ambiguous.
+accepted and normalised: the mistake is common and its meaning is not ambiguous. A URL carrying a user name or
+password (`https://USER:secret@...`) is refused, without repeating it: credentials are Flyte secrets.
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ class AccountIdentifier:
         """
         if not isinstance(account, str) or not account.strip().strip("'\""):
             raise SnowflakeConfigError(f"account is empty: {_EXPECTED}")
+        if "@" in account:
+            # Only a URL's user name and password come before an '@'; the value is not repeated in the message.
+            raise SnowflakeConfigError(
+                "account holds a user name or password (an '@' before the host; the value is not shown): the "
+                "account is stored in plain text in the task; give the identifier alone, e.g. 'myorg-myaccount', "
+                "and the credentials as Flyte secrets on the task (snowflake_private_key=..., snowflake_password=...)"
+            )
         text = account.strip().strip("'\"").strip().lower()
         parsed = _from_snowsight_url(text) or _from_identifier(_strip_host(text))
         if parsed is None:
@@ -82,6 +90,12 @@ class AccountIdentifier:
                 f"account {account.strip()!r} is not a Snowflake account identifier: {_EXPECTED}"
             )
         return parsed
+
+    @staticmethod
+    def is_written_as_url(account: str) -> bool:
+        """True when `account` is a host name or URL rather than a bare identifier (normalise it with `parse`)."""
+        text = account.strip().strip("'\"").strip().lower()
+        return "/" in text or ":" in text or text.endswith(_DOMAINS)
 
     @property
     def is_org_form(self) -> bool:

@@ -60,6 +60,11 @@ class SnowflakeLocation:
     mode: str = "append"
 
     @property
+    def label(self) -> str:
+        """How messages name this location: its scheme and last part (the query string is not repeated)."""
+        return f"{SCHEME}://.../{self.name}"
+
+    @property
     def is_query(self) -> bool:
         """True when `name` is a query id (a result to read), False when it names a table."""
         return bool(_QUERY_ID.match(self.name))
@@ -225,13 +230,19 @@ def table_uri(
 
 
 def login(location: SnowflakeLocation) -> Any:
-    """A driver connection for a downstream reader or writer, with the settings and secrets the URI names."""
+    """A driver connection for a downstream reader or writer, with the settings and secrets the URI names.
+
+    The URI is untrusted input: `UriPolicy.vet` checks its host, options and secret variables against this
+    task's own configuration before anything is read from the environment or sent.
+    """
     from . import _client
     from ._auth import Credentials
+    from ._trust import UriPolicy
 
-    config = location.config()
+    policy = UriPolicy.from_environ()
+    config = policy.vet(location)
     credentials = Credentials.from_kwargs(location.secret_values())
-    return _client.login({**config.driver_kwargs(), **credentials.driver_kwargs(config.authenticator)})
+    return _client.login({**policy.driver_kwargs(config), **credentials.driver_kwargs(config.authenticator)})
 
 
 def quote_identifier(identifier: str) -> str:

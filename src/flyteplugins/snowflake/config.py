@@ -25,6 +25,7 @@ from typing import Any
 
 from ._links import AccountIdentifier
 from ._sql import user_query_tag
+from ._trust import is_loopback
 from .errors import SnowflakeConfigError
 
 __all__ = ["DEFAULT_LOGIN_TIMEOUT", "DEFAULT_NETWORK_TIMEOUT", "SnowflakeConfig"]
@@ -131,7 +132,7 @@ class SnowflakeConfig:
     host: str | None = None
     #: Port to connect to; None means 443 (or the driver's default for `protocol`).
     port: int | None = None
-    #: "https" (default) or "http" (only for the local Snowflake on loopback).
+    #: "https" (default) or "http" (only with a loopback `host`: the local Snowflake; refused for any other).
     protocol: str | None = None
     #: How to log in when the secrets alone do not say it: "SNOWFLAKE_JWT", "OAUTH",
     #: "PROGRAMMATIC_ACCESS_TOKEN", "SNOWFLAKE" (password) or "WORKLOAD_IDENTITY". None: chosen from the
@@ -199,7 +200,8 @@ class SnowflakeConfig:
             >>> SnowflakeConfig("myorg-acct", "DB", "", "WH", "ME").driver_kwargs()["schema"]
             'PUBLIC'
         """
-        kwargs: dict[str, Any] = {k: v for k, v in (self.connection_kwargs or {}).items() if k not in _adopted()}
+        adopted = adopted_settings()
+        kwargs: dict[str, Any] = {k: v for k, v in (self.connection_kwargs or {}).items() if k not in adopted}
         kwargs.update(
             account=AccountIdentifier.parse(self.account).identifier,
             user=self.user,
@@ -253,9 +255,12 @@ class SnowflakeConfig:
         if not self.schema:
             self.schema = "PUBLIC"
         try:
-            AccountIdentifier.parse(self.account)
+            parsed = AccountIdentifier.parse(self.account)
         except SnowflakeConfigError as exc:
             raise SnowflakeConfigError(f"SnowflakeConfig.{exc.message}") from None
+        if AccountIdentifier.is_written_as_url(self.account):
+            # Stored as the identifier: the task spec, job metadata and result URIs never carry a pasted URL.
+            self.account = parsed.identifier
 
     def _check_connection_kwargs(self) -> None:
         kwargs = self.connection_kwargs
@@ -267,7 +272,7 @@ class SnowflakeConfig:
             )
         self.connection_kwargs = dict(kwargs)
         for key, value in kwargs.items():
-            _check_kwarg(key, value)
+            check_connection_kwarg(key, value)
 
     def _adopt_connection_kwargs(self) -> None:
         """Settings given in connection_kwargs fill the typed fields (compatibility with the public plugin)."""
@@ -370,6 +375,12 @@ class SnowflakeConfig:
             if not isinstance(self.protocol, str) or self.protocol.strip().lower() not in ("https", "http"):
                 raise SnowflakeConfigError(f"protocol must be 'https' or 'http', got {self.protocol!r}")
             self.protocol = self.protocol.strip().lower()
+        if self.protocol == "http" and not is_loopback(self.host):
+            where = f"host {self.host!r} is not" if self.host else "no host is set, so the account's own host would be"
+            raise SnowflakeConfigError(
+                f"protocol='http' sends passwords and tokens unencrypted; it is only for the local Snowflake on a "
+                f"loopback host (127.0.0.1, ::1, localhost), and {where} one: use protocol='https' (the default)"
+            )
 
     def _check_authenticator(self) -> None:
         if self.authenticator is None:
@@ -400,11 +411,13 @@ def _keyword_fields() -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(SnowflakeConfig) if f.kw_only and f.init]
 
 
-def _adopted() -> frozenset[str]:
+def adopted_settings() -> frozenset[str]:
+    """The settings `SnowflakeConfig` takes out of `connection_kwargs` into its own fields (and checks)."""
     return frozenset((*_PUBLIC_FIELDS, *_DRIVER_FIELDS, "session_parameters"))
 
 
-def _check_kwarg(key: Any, value: Any) -> None:
+def check_connection_kwarg(key: Any, value: Any) -> None:
+    """Refuse a `connection_kwargs` entry that is a secret, `paramstyle`, a Python object or not JSON."""
     if not isinstance(key, str) or not key:
         raise SnowflakeConfigError(f"connection_kwargs keys must be non-empty strings, got {key!r}")
     lowered = key.lower()
