@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flyteplugins.snowflake import _materialize
-from flyteplugins.snowflake.errors import SnowflakeConfigError
+from flyteplugins.snowflake.errors import SnowflakeConfigError, SnowflakeDriverError
 from flyteplugins.snowflake.metadata import SnowflakeJobMetadata
 
 # flyte.io's File model uses a class-based pydantic config; importing it warns (not ours to fix).
@@ -54,3 +54,9 @@ def test_destination_is_below_the_output_prefix() -> None:
 def test_without_an_output_prefix_materializing_refuses_rather_than_losing_the_result() -> None:
     with pytest.raises(SnowflakeConfigError, match="results='reference'"):
         _materialize._destination(_meta(), QID)
+
+
+@pytest.mark.parametrize("query_id", ["../x", "../../etc", f"{QID}/../../x", "", f"{QID}\n"])
+def test_only_a_query_id_names_a_result_directory(query_id: str) -> None:
+    with pytest.raises(SnowflakeDriverError, match="not a Snowflake query id"):
+        _materialize._destination(_meta("s3://bucket/run/a0/"), query_id)

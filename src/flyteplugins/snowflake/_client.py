@@ -452,7 +452,21 @@ def child_query_ids(conn: SnowflakeConnection, query_id: str) -> list[str]:
         ids = (answer.get("data") or {}).get("resultIds")
         return [i.strip() for i in str(ids).split(",") if i.strip()] if ids else [query_id]
 
-    return _translated(_children, query_id=query_id)
+    return [_server_query_id(child, query_id) for child in _translated(_children, query_id=query_id)]
+
+
+def _server_query_id(text: str, parent: str) -> str:
+    """A query id from a server answer, once it has a query id's form: ids become paths and SQL text."""
+    from ._location import is_query_id
+
+    if not is_query_id(text):
+        raise SnowflakeDriverError(
+            f"Snowflake's answer for query {parent} lists a statement id {text[:80]!r} that is not a query id "
+            "(Snowflake's are UUIDs); it is not used. The answer is damaged or was tampered with on the way: "
+            "check for a proxy rewriting traffic to Snowflake",
+            query_id=parent,
+        )
+    return text
 
 
 def open_result(conn: SnowflakeConnection, query_id: str) -> SnowflakeCursor:

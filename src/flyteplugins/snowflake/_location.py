@@ -33,7 +33,12 @@ _LEGACY_SECRET_ENV = {
 }
 _SECRET_PREFIX = "snowflake_"
 _WRITE_MODES = ("append", "overwrite")
-_QUERY_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_QUERY_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+
+
+def is_query_id(text: str) -> bool:
+    """True when `text` has the form of a Snowflake query id (a UUID: 8-4-4-4-12 hexadecimal digits)."""
+    return bool(_QUERY_ID.match(text))
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class SnowflakeLocation:
     @property
     def is_query(self) -> bool:
         """True when `name` is a query id (a result to read), False when it names a table."""
-        return bool(_QUERY_ID.match(self.name))
+        return is_query_id(self.name)
 
     @classmethod
     def parse(cls, uri: str) -> SnowflakeLocation:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._arrow import Batches
-from .errors import SnowflakeConfigError
+from .errors import SnowflakeConfigError, SnowflakeDriverError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -172,6 +172,16 @@ async def materialize(
 
 def _destination(meta: SnowflakeJobMetadata, query_id: str) -> str:
     import flyte.storage as storage
+
+    from ._location import is_query_id
+
+    if not is_query_id(query_id):
+        # The id names a directory: anything but a UUID ('../x') could write outside the output prefix.
+        raise SnowflakeDriverError(
+            f"cannot materialize the result of {query_id[:80]!r}: it is not a Snowflake query id (a UUID), and "
+            "it would name a directory outside the task's outputs",
+            query_id=meta.query_id,
+        )
 
     prefix = meta.output_prefix
     if not prefix:
