@@ -90,7 +90,14 @@ def test_history_sql_stays_inside_the_seven_days_snowflake_answers_for() -> None
 
 @pytest.mark.parametrize(
     ("user", "literal"),
-    [("flyte", "'FLYTE'"), ("Mixed Name", "'\"Mixed Name\"'"), ("o'brien", "'\"o''brien\"'")],
+    [
+        ("flyte", "'FLYTE'"),
+        ("Mixed Name", "'\"Mixed Name\"'"),
+        ("o'brien", "'\"o''brien\"'"),
+        # a backslash escapes in a Snowflake literal: doubled, so the quote after it stays inside the string
+        ("eve\\'", "'\"eve\\\\''\"'"),
+        ("tail\\", "'\"tail\\\\\"'"),
+    ],
 )
 def test_another_users_name_is_quoted_as_snowflake_wants(user: str, literal: str) -> None:
     sql, _ = _observe.history_statement([meta()], user=user)

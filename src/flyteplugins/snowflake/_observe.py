@@ -118,10 +118,15 @@ def history_statement(
 
 
 def _user_literal(user: str) -> str:
-    """A login name as QUERY_HISTORY_BY_USER wants it: `'NAME'`, or `'"Mixed Name"'` when case or spaces matter."""
+    """A login name as QUERY_HISTORY_BY_USER wants it: `'NAME'`, or `'"Mixed Name"'` when case or spaces matter.
+
+    The literal is escaped the way Snowflake reads one: a backslash starts an escape (backslash-quote is a
+    quote), so backslashes are doubled, then quotes; otherwise a backslash before a quote in the name would
+    end the literal early and the rest of the name would run as SQL, with the service's credentials.
+    """
     name = user.strip()
     quoted = name.upper() if _PLAIN_NAME.fullmatch(name) else '"' + name.replace('"', '""') + '"'
-    return "'" + quoted.replace("'", "''") + "'"
+    return "'" + quoted.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
