@@ -102,7 +102,8 @@ class SnowflakeConfig:
     """
 
     #: Account identifier: `orgname-account_name` (preferred), or a locator `xy12345`,
-    #: `xy12345.us-east-1`, `xy12345.us-east-2.aws`, optionally ending in `.privatelink`.
+    #: `xy12345.us-east-1`, `xy12345.us-east-2.aws`, optionally ending in `.privatelink`. A pasted host or URL
+    #: is stored as its identifier; a URL with a user name or password in it is refused.
     account: str
     #: Database the session uses.
     database: str

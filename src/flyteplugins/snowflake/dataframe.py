@@ -9,7 +9,9 @@ A Snowflake task's `results` output reaches the next task in one of two forms (`
   (`result_reference`); the reader logs in from the downstream task and streams the result from Snowflake.
   The query string carries the non-secret connection settings and the *names* of the secrets, never a value:
   `?role=ANALYST&snowflake_private_key=SNOWFLAKE_PRIVATE_KEY`. The reader takes each secret from the
-  environment variable so named (Flyte mounts secrets as environment variables).
+  environment variable so named (Flyte mounts secrets as environment variables). The URI is untrusted input:
+  `_trust.UriPolicy` limits it to this plugin's variables, the account's own hosts or loopback, and harmless
+  driver options, unless the reading task's own environment allows more (`FLYTE_SNOWFLAKE_URI_*`).
 
 A task that returns a dataframe wrapped with a table URI writes it into Snowflake (`table_uri`), in one
 transaction: `DataFrame.wrap_df(df, uri=table_uri(config, "EVENTS", mode="overwrite", secrets=...))`.
