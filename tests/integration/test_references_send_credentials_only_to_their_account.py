@@ -148,6 +148,17 @@ def test_the_reading_tasks_own_proxy_and_host_are_used(listener: Listener, monke
     assert listener.received and listener.received[0].startswith(b"CONNECT db.example.test:443 ")
 
 
+def test_a_proxy_in_the_reading_tasks_environment_carries_the_login(
+    listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.port}")
+    with pytest.raises(SnowflakeError):  # the listener is no proxy: the login fails once it went through it
+        _read(_reference(snowflake_password="SNOWFLAKE_PASSWORD", **FAST))
+    assert listener.received and listener.received[0].startswith(b"CONNECT myorg-acct.snowflakecomputing.com:443 ")
+
+
 def test_our_own_reference_to_the_local_snowflake_still_reads(
     local_snowflake: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,7 +58,6 @@ URI_OPTIONS = frozenset(
         "internal_application_version",
         "json_result_force_utf8_decoding",
         "log_max_query_length",
-        "platform_detection_timeout_seconds",
         "reuse_results",
         "server_session_keep_alive",
         "socket_timeout",
