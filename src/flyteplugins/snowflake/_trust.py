@@ -68,7 +68,6 @@ URI_OPTIONS = frozenset(
 )
 # A secret key `snowflake-...` (with or without a secret group) becomes one of these variables in a task.
 _PLUGIN_VARIABLE = re.compile(r"(?:[A-Z0-9][A-Z0-9_]*_)?SNOWFLAKE_[A-Z0-9_]+")
-_DOMAINS = (".snowflakecomputing.com", ".snowflakecomputing.cn")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -90,7 +89,8 @@ def account_hosts(account: str) -> frozenset[str]:
 
     parsed = AccountIdentifier.parse(account)
     hosts = {dataclasses.replace(parsed, privatelink=flag).host for flag in (False, True)}
-    return frozenset(h.removesuffix(d) + other for h in hosts for d in _DOMAINS if h.endswith(d) for other in _DOMAINS)
+    # Each ends in .snowflakecomputing.com or .cn; either top-level domain names the same Snowflake account.
+    return frozenset(host.rsplit(".", 1)[0] + tld for host in hosts for tld in (".com", ".cn"))
 
 
 def _host_name(host: str) -> str:
