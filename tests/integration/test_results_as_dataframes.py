@@ -387,3 +387,26 @@ def test_binary_columns_write(conn: Any, config: SnowflakeConfig) -> None:
     _client.execute(conn, 'DROP TABLE IF EXISTS "bin"')
     sfdf.write_table(sfdf.SnowflakeLocation.parse(_uri(config, "bin")), pa.table({"b": [b"\xab\xcd"]}))
     assert _client.execute(conn, 'SELECT "b" FROM "bin"')[0][0] == b"\xab\xcd"
+
+
+# --- the public plugin's handler names ---------------------------------------------------------------------
+
+
+def test_the_public_plugins_pandas_handlers_write_and_read(conn: Any, config: SnowflakeConfig) -> None:
+    from flyte.io import DataFrame
+    from flyteidl2.core import literals_pb2
+
+    from flyteplugins.snowflake.dataframe import PandasToSnowflakeEncodingHandlers, SnowflakeToPandasDecodingHandler
+
+    _client.execute(conn, 'DROP TABLE IF EXISTS "public_names"')
+    frame = pd.DataFrame({"id": [1, 2], "name": ["a", "b"]})
+    written = asyncio.run(
+        PandasToSnowflakeEncodingHandlers().encode(DataFrame.wrap_df(frame, uri=_uri(config, "public_names")), _sdt())
+    )
+    assert _count(conn, "public_names") == 2
+    back = asyncio.run(SnowflakeToPandasDecodingHandler().decode(written, literals_pb2.StructuredDatasetMetadata()))
+    assert sorted(_rows(back), key=lambda r: r["id"]) == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    query_id = _submit(conn, 'SELECT "name" FROM "public_names" WHERE "id" = 2')
+    result = literals_pb2.StructuredDataset(uri=sfdf.result_reference(_meta(config, query_id), query_id).uri)
+    read = asyncio.run(SnowflakeToPandasDecodingHandler().decode(result, literals_pb2.StructuredDatasetMetadata()))
+    assert _rows(read) == [{"name": "b"}]

@@ -303,6 +303,11 @@ def test_from_custom_requires_the_public_keys() -> None:
         SnowflakeConfig.from_custom("account=x")  # type: ignore[arg-type]
 
 
+def test_from_custom_without_a_schema_uses_public() -> None:
+    custom = {k: v for k, v in BASE.items() if k != "schema"}
+    assert SnowflakeConfig.from_custom({**custom, "database": "SALES"}).schema == "PUBLIC"
+
+
 def test_from_custom_of_a_public_plugin_task() -> None:
     custom = through_struct({**BASE, "connection_kwargs": {"role": "R", "login_timeout": 5}, "secrets": {}})
     config = SnowflakeConfig.from_custom(custom)

@@ -112,3 +112,51 @@ def test_importing_a_dataframe_module_imports_no_dataframe_library_nor_the_drive
     module: str, modules_imported_by: Callable[[str], set[str]]
 ) -> None:
     assert modules_imported_by(module) & {"pandas", "polars", "pyarrow", "numpy", "snowflake"} == set()
+
+
+# --- the public plugin's names -----------------------------------------------------------------------------
+
+
+def test_the_public_plugins_names_import_without_loading_pandas() -> None:
+    result = _run(
+        """
+        import json, sys
+        from flyteplugins.snowflake.dataframe import (
+            PROTOCOL_SEP, SNOWFLAKE, PandasToSnowflakeEncodingHandlers, SnowflakeToPandasDecodingHandler)
+        from flyteplugins.snowflake import dataframe as d
+        print(json.dumps({"pandas_loaded": d._is_loaded("pandas"), "scheme": SNOWFLAKE,
+                          "names": [PandasToSnowflakeEncodingHandlers.__name__,
+                                    SnowflakeToPandasDecodingHandler.__name__]}))
+        """
+    )
+    assert result == {
+        "pandas_loaded": False,
+        "scheme": "snowflake",
+        "names": ["PandasToSnowflakeEncodingHandlers", "SnowflakeToPandasDecodingHandler"],
+    }
+
+
+def test_the_public_pandas_handlers_are_the_registered_pandas_handlers() -> None:
+    import pandas as pd
+    from flyte.io.extend import DataFrameDecoder, DataFrameEncoder, DataFrameTransformerEngine
+
+    sfdf.register_handlers()
+    decoder, encoder = sfdf.SnowflakeToPandasDecodingHandler(), sfdf.PandasToSnowflakeEncodingHandlers()
+    assert isinstance(decoder, DataFrameDecoder) and isinstance(encoder, DataFrameEncoder)
+    for handler in (decoder, encoder):
+        assert (handler.python_type, handler.protocol, handler.supported_format) == (pd.DataFrame, "snowflake", "")
+    assert isinstance(DataFrameTransformerEngine.DECODERS[pd.DataFrame]["snowflake"][""], type(decoder))
+    assert isinstance(DataFrameTransformerEngine.ENCODERS[pd.DataFrame]["snowflake"][""], type(encoder))
+    # Code written for the public plugin registers them itself, replacing the registered ones.
+    DataFrameTransformerEngine.register(decoder, override=True)
+    DataFrameTransformerEngine.register(encoder, override=True)
+    assert DataFrameTransformerEngine.DECODERS[pd.DataFrame]["snowflake"][""] is decoder
+
+
+def test_protocol_sep_splits_a_snowflake_uri_into_its_parts() -> None:
+    import re
+
+    uri = f"{sfdf.SNOWFLAKE}://ME/myorg-acct/WH/DB/SCHEMA/01b2c3d4-0000-1111-0000-000000000001"
+    assert re.split(sfdf.PROTOCOL_SEP, uri) == [
+        "snowflake", "ME", "myorg-acct", "WH", "DB", "SCHEMA", "01b2c3d4-0000-1111-0000-000000000001"
+    ]  # fmt: skip

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+from importlib.metadata import version
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
 import flyteplugins.snowflake as package
 
 
@@ -42,3 +48,39 @@ def test_the_connector_is_registered_and_discoverable_by_the_service() -> None:
     assert isinstance(ConnectorRegistry.get_connector("snowflake", 0), SnowflakeConnector)
     (ep,) = [ep for ep in entry_points(group="flyte.connectors") if ep.name == "snowflake"]
     assert ep.load() is SnowflakeConnector
+
+
+# The names code written for the public flyteplugins-snowflake imports, module by module.
+PUBLIC_PLUGIN_NAMES = {
+    "flyteplugins.snowflake": [
+        "PandasToSnowflakeEncodingHandlers",
+        "Snowflake",
+        "SnowflakeConfig",
+        "SnowflakeConnector",
+        "SnowflakeToPandasDecodingHandler",
+    ],
+    "flyteplugins.snowflake.connector": ["SnowflakeConnector", "SnowflakeJobMetadata", "TASK_TYPE"],
+    "flyteplugins.snowflake.dataframe": [
+        "PROTOCOL_SEP",
+        "PandasToSnowflakeEncodingHandlers",
+        "SNOWFLAKE",
+        "SnowflakeToPandasDecodingHandler",
+    ],
+    "flyteplugins.snowflake.task": ["Snowflake", "SnowflakeConfig"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_PLUGIN_NAMES))
+def test_the_public_plugins_names_import_from_the_same_modules(module: str) -> None:
+    imported = importlib.import_module(module)
+    missing = [name for name in PUBLIC_PLUGIN_NAMES[module] if not hasattr(imported, name)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("requirement", [">=2.12", ">=2.12.1", "~=2.12", "~=2.12.0", "==2.12.*", ">=2,<3"])
+def test_the_version_meets_what_users_of_the_public_plugin_require(requirement: str) -> None:
+    installed = version("flyteplugins-snowflake")
+    assert SpecifierSet(requirement).contains(installed), (
+        f"{installed} does not satisfy flyteplugins-snowflake{requirement} (after changing the version in "
+        "pyproject.toml, reinstall: scripts/test does it)"
+    )

@@ -32,9 +32,20 @@ from .task import Snowflake
 
 if TYPE_CHECKING:
     from .connector import SnowflakeConnector
+    from .dataframe import PandasToSnowflakeEncodingHandlers, SnowflakeToPandasDecodingHandler
     from .metadata import SnowflakeJobMetadata
 
-__all__ = ["Snowflake", "SnowflakeConfig", "SnowflakeConnector", "SnowflakeJobMetadata", "table_uri"]
+__all__ = [
+    "PandasToSnowflakeEncodingHandlers",
+    "Snowflake",
+    "SnowflakeConfig",
+    "SnowflakeConnector",
+    "SnowflakeJobMetadata",
+    "SnowflakeToPandasDecodingHandler",
+    "table_uri",
+]
+# The public plugin's names for the pandas reader and writer, kept for code that imports them from here.
+_DATAFRAME_NAMES = ("PandasToSnowflakeEncodingHandlers", "SnowflakeToPandasDecodingHandler")
 
 # Results must decode in a process that only imported this package (a downstream Python task).
 _register_handlers()
@@ -46,6 +57,10 @@ def __getattr__(name: str) -> Any:
         from .connector import SnowflakeConnector
 
         return SnowflakeConnector
+    if name in _DATAFRAME_NAMES:
+        from . import dataframe
+
+        return getattr(dataframe, name)
     if name == "SnowflakeJobMetadata":
         from . import connector as _registers  # noqa: F401
         from .metadata import SnowflakeJobMetadata

@@ -6,7 +6,8 @@ named on the task (`snowflake_private_key=...`, `snowflake_password=...`), see `
 
 Rules worth knowing:
 
-- `schema=""` means `PUBLIC` (what Snowflake itself picks for a database without a schema).
+- `schema=""` means `PUBLIC` (what Snowflake itself picks for a database without a schema); so does a task
+  whose custom config has no `schema` key, as the public plugin reads it.
 - A setting may be given as a typed field or, for compatibility, in `connection_kwargs`
   (`connection_kwargs={"role": "ANALYST"}` still works and sets `role`). Giving it in both places with
   different values is an error; `session_parameters` from both places are merged key by key.
@@ -40,6 +41,8 @@ MAX_STATEMENT_TIMEOUT = 604800
 
 _REQUIRED = ("account", "database", "warehouse", "user")
 _PUBLIC_FIELDS = ("account", "database", "schema", "warehouse", "user")
+#: The schema of a session that names none: Snowflake's default schema of every database.
+DEFAULT_SCHEMA = "PUBLIC"
 # Typed fields that the driver also accepts as connect() keywords (so they may come from connection_kwargs).
 _DRIVER_FIELDS = ("role", "host", "port", "protocol", "authenticator", "login_timeout", "network_timeout")
 _INT_FIELDS = ("port", "statement_timeout")
@@ -184,11 +187,13 @@ class SnowflakeConfig:
         """Rebuild a config from `to_custom()` output after a protobuf Struct round trip.
 
         Unknown keys (`secrets`, `batch`...) are ignored; numbers that came back as floats become ints again.
+        A missing `schema` is `PUBLIC`, as the public plugin reads such a task.
         """
         if not isinstance(custom, Mapping):
             raise SnowflakeConfigError(f"task custom config must be a mapping, got {type(custom).__name__}")
         known = {f.name for f in dataclasses.fields(cls) if f.init}
         values = {k: _restore_numbers(v) for k, v in custom.items() if k in known}
+        values.setdefault("schema", DEFAULT_SCHEMA)
         missing = [name for name in _PUBLIC_FIELDS if name not in values]
         if missing:
             raise SnowflakeConfigError(f"task custom config lacks {', '.join(missing)}: was it made by this plugin?")
@@ -254,7 +259,7 @@ class SnowflakeConfig:
             if not getattr(self, name):
                 raise SnowflakeConfigError(f"{name} is required: set SnowflakeConfig({name}=...) ({_HINTS[name]})")
         if not self.schema:
-            self.schema = "PUBLIC"
+            self.schema = DEFAULT_SCHEMA
         try:
             parsed = AccountIdentifier.parse(self.account)
         except SnowflakeConfigError as exc:

@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TASK_TYPE = "snowflake"
+#: The name of the task's Snowsight link in the Flyte UI (the public plugin's name for it).
+LOG_LINK_NAME = "Snowflake Dashboard"
 
 #: Snowflake's error number for "SQL execution canceled".
 _CANCELLED_ERRNO = 604
@@ -629,7 +631,7 @@ def _log_links(meta: SnowflakeJobMetadata) -> list[TaskLog]:
         uri = account.snowsight_query_url(meta.query_id)
     except SnowflakeError:
         return []
-    return [TaskLog(uri=uri, name="Snowflake query", ready=True, link_type=TaskLog.DASHBOARD)]
+    return [TaskLog(uri=uri, name=LOG_LINK_NAME, ready=True, link_type=TaskLog.DASHBOARD)]
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)

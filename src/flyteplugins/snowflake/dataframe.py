@@ -19,6 +19,12 @@ transaction: `DataFrame.wrap_df(df, uri=table_uri(config, "EVENTS", mode="overwr
 `register_handlers()` registers the readers and writers for pandas, pyarrow and polars. Importing this module
 imports none of them: a library is registered when it has been imported, or as soon as it is.
 
+Code written for the public `flyteplugins-snowflake` keeps working: `SNOWFLAKE` (the scheme), `PROTOCOL_SEP` (a
+pattern that splits a `snowflake://` URI into its parts), and the pandas handlers under their public names,
+`SnowflakeToPandasDecodingHandler` and `PandasToSnowflakeEncodingHandlers`. They are this module's pandas
+reader and writer (the instances `register_handlers()` registers), so constructing or registering them gives
+the same behaviour as every other reader here; they load pandas only when constructed.
+
 This module is the public face: the handlers and their registration. URIs live in `_location`, reading a
 result as Arrow in `_arrow`, Parquet materialization in `_materialize`, writing into a table in `_table_writer`.
 """
@@ -26,6 +32,8 @@ result as Arrow in `_arrow`, Parquet materialization in `_materialize`, writing 
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -52,8 +60,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MATERIALIZE",
+    "PROTOCOL_SEP",
     "REFERENCE",
+    "SNOWFLAKE",
+    "PandasToSnowflakeEncodingHandlers",
     "SnowflakeLocation",
+    "SnowflakeToPandasDecodingHandler",
     "materialize",
     "register_handlers",
     "result_reference",
@@ -65,6 +77,12 @@ logger = logging.getLogger("flyte.snowflake")
 #: `SnowflakeConfig.results` values: write the result to Parquet, or hand over a `snowflake://` reference.
 MATERIALIZE = "materialize"
 REFERENCE = "reference"
+
+#: The URI scheme of Snowflake results and tables (the public plugin's name for it).
+SNOWFLAKE = SCHEME
+#: A pattern that splits a `snowflake://` URI at its separators: `re.split(PROTOCOL_SEP, uri)` gives the scheme,
+#: then user, account, warehouse, database, schema and query id (or table), as the public plugin's URIs have them.
+PROTOCOL_SEP = r"\/|://|:"
 
 
 # --- dataframe libraries -------------------------------------------------------------------------------------
@@ -78,10 +96,14 @@ class _Library:
     type_name: str
     from_arrow: Callable[[pa.Table], Any]
     to_arrow: Callable[[Any], pa.Table]
+    #: Class names of its `snowflake://` reader and writer (pandas keeps the public plugin's names).
+    decoder_name: str
+    encoder_name: str
 
     def python_type(self) -> type[Any]:
-        # Only called once the library is imported (see register_handlers).
-        return getattr(sys.modules[self.module], self.type_name)  # type: ignore[no-any-return]
+        """The library's frame type; imports the library (registration calls it once the library is loaded)."""
+        module = sys.modules.get(self.module) or importlib.import_module(self.module)
+        return getattr(module, self.type_name)  # type: ignore[no-any-return]
 
 
 def _arrow_from_arrow(table: pa.Table) -> Any:
@@ -115,10 +137,27 @@ def _polars_to_arrow(value: Any) -> pa.Table:
     return value.to_arrow()  # type: ignore[no-any-return]
 
 
+_PANDAS = _Library(
+    "pandas",
+    "DataFrame",
+    _pandas_from_arrow,
+    _pandas_to_arrow,
+    "SnowflakeToPandasDecodingHandler",
+    "PandasToSnowflakeEncodingHandlers",
+)
 _LIBRARIES = (
-    _Library("pyarrow", "Table", _arrow_from_arrow, _arrow_to_arrow),
-    _Library("pandas", "DataFrame", _pandas_from_arrow, _pandas_to_arrow),
-    _Library("polars", "DataFrame", _polars_from_arrow, _polars_to_arrow),
+    _Library(
+        "pyarrow", "Table", _arrow_from_arrow, _arrow_to_arrow, "SnowflakeToArrowDecoder", "ArrowToSnowflakeEncoder"
+    ),
+    _PANDAS,
+    _Library(
+        "polars",
+        "DataFrame",
+        _polars_from_arrow,
+        _polars_to_arrow,
+        "SnowflakeToPolarsDecoder",
+        "PolarsToSnowflakeEncoder",
+    ),
 )
 
 
@@ -141,16 +180,17 @@ def _parquet_table(uri: str, columns: Sequence[str]) -> pa.Table:
     return pq.read_table(strip_file_header(uri), columns=list(columns) or None)
 
 
-def _handlers(library: _Library) -> list[Any]:
-    """A `snowflake://` reader and writer for `library`, and a Parquet reader when flyte has none (polars)."""
+@functools.cache
+def _snowflake_classes(library: _Library) -> tuple[type[Any], type[Any]]:
+    """The `snowflake://` reader and writer classes of `library` (made once; flyte's base classes load here)."""
     from flyte.io.extend import DataFrameDecoder, DataFrameEncoder
     from flyteidl2.core import literals_pb2
 
-    python_type = library.python_type()
+    class Decoder(DataFrameDecoder[Any]):
+        """Reads a `snowflake://` query result or table (the URI's secrets come from environment variables)."""
 
-    class SnowflakeDecoder(DataFrameDecoder[Any]):
         def __init__(self) -> None:
-            super().__init__(python_type, SCHEME, "")
+            super().__init__(library.python_type(), SCHEME, "")
 
         async def decode(
             self,
@@ -162,9 +202,11 @@ def _handlers(library: _Library) -> list[Any]:
             table = await asyncio.to_thread(read_location, location, columns)
             return library.from_arrow(table)
 
-    class SnowflakeEncoder(DataFrameEncoder[Any]):
+    class Encoder(DataFrameEncoder[Any]):
+        """Writes a frame into the Snowflake table its `snowflake://` URI names (see `table_uri`)."""
+
         def __init__(self) -> None:
-            super().__init__(python_type, SCHEME, "")
+            super().__init__(library.python_type(), SCHEME, "")
 
         async def encode(
             self,
@@ -181,6 +223,19 @@ def _handlers(library: _Library) -> list[Any]:
                 uri=dataframe.uri,
                 metadata=literals_pb2.StructuredDatasetMetadata(structured_dataset_type=structured_dataset_type),
             )
+
+    for cls, name in ((Decoder, library.decoder_name), (Encoder, library.encoder_name)):
+        cls.__name__ = cls.__qualname__ = name
+    return Decoder, Encoder
+
+
+def _handlers(library: _Library) -> list[Any]:
+    """A `snowflake://` reader and writer for `library`, and a Parquet reader when flyte has none (polars)."""
+    from flyte.io.extend import DataFrameDecoder, DataFrameEncoder
+    from flyteidl2.core import literals_pb2
+
+    python_type = library.python_type()
+    decoder, encoder = _snowflake_classes(library)
 
     class ParquetDecoder(DataFrameDecoder[Any]):
         def __init__(self) -> None:
@@ -212,7 +267,7 @@ def _handlers(library: _Library) -> list[Any]:
                 metadata=literals_pb2.StructuredDatasetMetadata(structured_dataset_type=structured_dataset_type),
             )
 
-    handlers: list[Any] = [SnowflakeDecoder(), SnowflakeEncoder()]
+    handlers: list[Any] = [decoder(), encoder()]
     if library.module == "polars":
         # flyte itself reads and writes Parquet for pandas and pyarrow only (polars needs flyteplugins-polars):
         # without these a task taking or returning a polars frame fails. Skipped when another plugin has them.
@@ -359,3 +414,22 @@ class _ImportWatcher(importlib.abc.MetaPathFinder):
 
 def _other_finders(watcher: object) -> Iterable[Any]:
     return [f for f in sys.meta_path if f is not watcher and hasattr(f, "find_spec")]
+
+
+# --- the public plugin's names -------------------------------------------------------------------------------
+
+_PANDAS_HANDLERS = {_PANDAS.decoder_name: 0, _PANDAS.encoder_name: 1}
+# Declared, not bound: the first access goes through __getattr__ below, which makes the classes.
+SnowflakeToPandasDecodingHandler: type[Any]
+PandasToSnowflakeEncodingHandlers: type[Any]
+
+
+def __getattr__(name: str) -> Any:
+    # Made on first use, so importing this module loads neither flyte's dataframe engine nor pandas.
+    if name in _PANDAS_HANDLERS:
+        return _snowflake_classes(_PANDAS)[_PANDAS_HANDLERS[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
