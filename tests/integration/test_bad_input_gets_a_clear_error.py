@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flyteidl2.core.execution_pb2 import TaskExecution
 
 from flyteplugins.snowflake import SnowflakeConfig
-from flyteplugins.snowflake.errors import SnowflakeConfigError, SnowflakeTransientError
+from flyteplugins.snowflake.errors import SnowflakeConfigError, SnowflakeMetadataError, SnowflakeTransientError
 from snowflake_harness import run
 
 pytestmark = pytest.mark.integration
@@ -170,6 +170,34 @@ async def test_an_unreachable_host_fails_fast_as_retryable(connector, make_task)
         await connector.create(serialize(task), inputs={}, output_prefix="", snowflake_password="sentinel-pw-1")
     assert time.monotonic() - started < 15
     assert "pw" not in str(raised.value).split()
+
+
+@pytest.mark.parametrize("template", ["", "  \n", "-- nothing to run yet\n/* TODO */"])
+def test_an_empty_or_comment_only_query_is_refused_when_defined(make_task, template) -> None:
+    with pytest.raises(SnowflakeConfigError, match=r"query_template is (empty|only comments): there is no statement"):
+        make_task(template)
+
+
+async def test_an_empty_query_from_elsewhere_fails_with_the_reason(connector, make_task) -> None:
+    from snowflake_harness import PASSWORD, serialize, wait_done
+
+    template = serialize(make_task("SELECT 1"))
+    template.sql.statement = "-- nothing to run yet\n"
+    meta = await connector.create(template, inputs={}, output_prefix="", **PASSWORD)
+    resource = await wait_done(connector, meta)
+    assert resource.phase == TaskExecution.FAILED
+    assert "query_template is only comments: there is no statement" in (resource.message or "")
+
+
+async def test_a_malformed_query_id_in_the_metadata_is_named(connector, make_task) -> None:
+    from snowflake_harness import PASSWORD
+
+    meta, resource = await run(connector, make_task("SELECT 1"))
+    assert resource.phase == TaskExecution.SUCCEEDED
+    edited = dataclasses.replace(meta, query_id="not-a-query-id")
+    for call in (connector.get, connector.delete):
+        with pytest.raises(SnowflakeMetadataError, match=r"SnowflakeJobMetadata\.query_id is not a Snowflake query id"):
+            await call(edited, **PASSWORD)
 
 
 def _public_of(private_pem: str) -> str:

@@ -51,6 +51,15 @@ async def test_percent_signs_and_comments_survive_with_inputs(connector, make_ta
     assert fetch(meta.query_id) == [("Ada",), ("Alan",)]
 
 
+@pytest.mark.parametrize("with_input", [False, True], ids=["without inputs", "with an input"])
+async def test_a_doubled_percent_is_one_percent_with_or_without_inputs(connector, make_task, fetch, with_input) -> None:
+    template = "SELECT '100%%' AS label, 10 %% 3 AS rest, 'A%' AS pattern"
+    task = make_task(template + (", %(n)s AS n" if with_input else ""), inputs={"n": int} if with_input else None)
+    meta, resource = await run(connector, task, {"n": 7} if with_input else None)
+    assert resource.phase == TaskExecution.SUCCEEDED, resource.message
+    assert fetch(meta.query_id)[0][:3] == ("100%", 1, "A%")
+
+
 async def test_a_commented_line_in_a_delete_deletes_only_what_it_says(connector, make_task, sql) -> None:
     table = unique_table("orders")
     sql(f"CREATE TABLE {table} (id INT, status VARCHAR)")
