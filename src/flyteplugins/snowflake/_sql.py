@@ -509,8 +509,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def _fit(tag: dict[str, Any]) -> str:
@@ -522,9 +525,10 @@ def _fit(tag: dict[str, Any]) -> str:
     text = _dump(tag)
     if len(text) <= QUERY_TAG_LIMIT:
         return text
-    entries = {key: len(_dump(key)) + 1 + len(_dump(value)) for key, value in tag.items()}
+    keys = {key: len(_dump(key)) + 1 for key in tag}  # `"key":`
+    values = {key: len(_dump(value)) for key, value in tag.items()}
     total = len(text)
-    longest = [(-(size - len(_dump(key))), key) for key, size in entries.items()]
+    longest = [(-size, key) for key, size in values.items()]
     heapq.heapify(longest)
     while total > QUERY_TAG_LIMIT and longest:
         _, key = heapq.heappop(longest)
@@ -533,11 +537,11 @@ def _fit(tag: dict[str, Any]) -> str:
         keep = len(value) - (total - QUERY_TAG_LIMIT) - 1
         if keep < 16:
             del tag[key]  # too little would be left to mean anything
-            total -= entries.pop(key) + (1 if tag else 0)  # its comma too
+            total -= keys.pop(key) + values.pop(key) + (1 if tag else 0)  # its comma too
             continue
         tag[key] = value[:keep] + "…"
-        size = len(_dump(key)) + 1 + len(_dump(tag[key]))
-        total -= entries[key] - size
-        entries[key] = size
-        heapq.heappush(longest, (-(size - len(_dump(key))), key))
+        size = len(_dump(tag[key]))
+        total -= values[key] - size
+        values[key] = size
+        heapq.heappush(longest, (-size, key))
     return _dump(tag)
