@@ -36,7 +36,7 @@ def build_workflow(config: SnowflakeConfig) -> flyte.TaskTemplate:  # type: igno
     )
     insert_orders = Snowflake(
         name="insert_orders",
-        # batch=True: list inputs are columns, the statement runs once per row (one request, array binding).
+        # batch=True: list inputs are columns of one array-bound INSERT INTO, run as one atomic query.
         query_template="INSERT INTO orders VALUES (%(ids)s, %(customers)s, %(amounts)s, %(days)s)",
         plugin_config=config,
         inputs={"ids": list[int], "customers": list[str], "amounts": list[str], "days": list[datetime.date]},
