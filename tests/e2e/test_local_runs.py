@@ -167,3 +167,38 @@ def test_failure_is_logged_with_snowflakes_code(
     with caplog.at_level(logging.INFO, logger="flyte.snowflake"), pytest.raises(flyte.errors.RuntimeUserError):
         _local_run(broken)
     assert any("Snowflake error 2003" in r.getMessage() for r in caplog.records if r.name == "flyte.snowflake")
+
+
+def test_a_local_batch_of_aware_datetimes_lands_at_their_instants(
+    sf_config: SnowflakeConfig, table: str, history
+) -> None:
+    create = Snowflake(
+        name="create_moments",
+        query_template=f"CREATE TABLE {table} (id INT, happened TIMESTAMP_TZ)",
+        plugin_config=sf_config,
+        snowflake_password=PASSWORD_SECRET,
+    )
+    load = Snowflake(
+        name="load_moments",
+        query_template=f"-- one query for every row\nINSERT INTO {table} VALUES (%(ids)s, %(moments)s)",
+        plugin_config=sf_config,
+        inputs={"ids": list[int], "moments": list[datetime.datetime]},
+        batch=True,
+        snowflake_password=PASSWORD_SECRET,
+    )
+    read = Snowflake(
+        name="read_moments",
+        query_template=f"SELECT id, happened FROM {table} ORDER BY id",
+        plugin_config=sf_config,
+        output_dataframe_type=pd.DataFrame,
+        snowflake_password=PASSWORD_SECRET,
+    )
+    moments = [
+        datetime.datetime(2024, 1, 1, 12, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=5))),
+        datetime.datetime(2024, 7, 1, 9, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=-4))),
+    ]
+    _local_run(create)
+    _local_run(load, ids=[1, 2], moments=moments)
+    frame = _local_run(read)
+    assert [ts.to_pydatetime() for ts in frame["HAPPENED"]] == moments  # the same instants
+    assert len(history(f"INTO {table} VALUES")) == 1  # one array-bound query, not one per row
