@@ -453,21 +453,22 @@ def build_query_tag(user_tag: str | Mapping[str, Any] | None, flyte: Mapping[str
         '{"project":"p","run":"r1","team":"growth"}'
     """
     tag: dict[str, Any] = {k: v for k, v in flyte.items() if v not in (None, "")}
-    tag.update(parse_query_tag(user_tag))
+    tag.update(_parse_tag(user_tag))
     return _fit(tag)
 
 
 def user_query_tag(session_tag: str | None, task_tag: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """The user's part of every statement's QUERY_TAG: the session's QUERY_TAG merged with the task's `query_tag`.
 
-    Each is parsed by `parse_query_tag`. A key both set to different values is an error (the plugin will not
-    pick one silently), as is a merged tag longer than `USER_TAG_LIMIT` characters of JSON.
+    Each gives fields the same way: a dict or a string holding a JSON object gives its keys, any other non-empty
+    string goes under "user_tag". A key both set to different values is an error (the plugin will not pick one
+    silently), as is a merged tag longer than `USER_TAG_LIMIT` characters of JSON.
 
     Raises:
         SnowflakeConfigError: naming the key or the size, and the fix.
     """
-    merged = parse_query_tag(session_tag)
-    for key, value in parse_query_tag(task_tag).items():
+    merged = _parse_tag(session_tag)
+    for key, value in _parse_tag(task_tag).items():
         if key in merged and merged[key] != value:
             raise SnowflakeConfigError(
                 f"query tag key {key!r} is set twice, to {_short(merged[key])} by the session parameter QUERY_TAG "
@@ -486,7 +487,7 @@ def user_query_tag(session_tag: str | None, task_tag: str | Mapping[str, Any] | 
     return merged
 
 
-def parse_query_tag(tag: str | Mapping[str, Any] | None) -> dict[str, Any]:
+def _parse_tag(tag: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """A tag as JSON fields: a dict as it is, a string holding a JSON object parsed, any other non-empty string
     under `"user_tag"`."""
     if tag is None:
