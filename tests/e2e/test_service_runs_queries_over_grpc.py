@@ -108,11 +108,14 @@ def test_logs_and_metrics_without_a_live_session_use_service_credentials_or_say_
     assert unavailable["result"] == [] and "service credentials" in unavailable["reason"]
 
     kw = emulator.connect_kwargs()
+    # Another user sees the task user's queries with a role that may (MONITOR on the warehouse in Snowflake).
+    emulator.configure(monitor_roles=["ACCOUNTADMIN", "FLYTE_MONITOR"])
     monitor = start_service(
         name="monitor",
         env={
             "FLYTE_SNOWFLAKE_SERVICE_ACCOUNT": kw["account"],
             "FLYTE_SNOWFLAKE_SERVICE_USER": "FLYTE_MONITOR",
+            "FLYTE_SNOWFLAKE_SERVICE_ROLE": "FLYTE_MONITOR",
             "FLYTE_SNOWFLAKE_SERVICE_PASSWORD": "monitor-password",
             "FLYTE_SNOWFLAKE_SERVICE_HOST": kw["host"],
             "FLYTE_SNOWFLAKE_SERVICE_PORT": str(kw["port"]),

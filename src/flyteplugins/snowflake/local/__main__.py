@@ -40,9 +40,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
     parser.add_argument("--result-ttl-s", type=float, default=3600.0, help="results are dropped after this age")
     parser.add_argument("--max-results", type=int, default=1000, help="at most this many results are kept")
     parser.add_argument(
-        "--max-result-bytes", type=int, default=256 * 1024 * 1024, help="at most this many bytes of results are kept"
+        "--max-result-bytes",
+        type=int,
+        default=1024 * 1024 * 1024,
+        help="at most this many bytes of results are kept; a larger result fails its query (default 1 GiB)",
     )
     parser.add_argument("--max-history", type=int, default=10_000, help="at most this many query records are kept")
+    parser.add_argument(
+        "--max-history-bytes",
+        type=int,
+        default=64 * 1024 * 1024,
+        help="at most this many bytes of query texts are kept in the history (default 64 MiB)",
+    )
     parser.add_argument(
         "--result-chunk-bytes",
         type=int,
@@ -57,6 +66,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
         type=int,
         default=128 * 1024 * 1024,
         help="larger request bodies (once gzip-inflated) are refused (default 128 MiB)",
+    )
+    parser.add_argument(
+        "--monitor-role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a role that sees and may cancel every user's queries, besides ACCOUNTADMIN (repeatable)",
     )
     parser.add_argument("--strict-users", action="store_true", help="reject logins of users not added at run time")
     # LocalSnowflake passes this: the server stops when its parent's end of stdin closes (the parent died)
@@ -75,9 +91,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
             max_results=args.max_results,
             max_result_bytes=args.max_result_bytes,
             max_history=args.max_history,
+            max_history_bytes=args.max_history_bytes,
             result_chunk_bytes=args.result_chunk_bytes,
             result_chunk_rows=args.result_chunk_rows,
             max_request_bytes=args.max_request_bytes,
+            monitor_roles=("ACCOUNTADMIN", *args.monitor_role),
             strict_users=args.strict_users,
         )
         check_loopback(args.host)

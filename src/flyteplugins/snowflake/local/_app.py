@@ -247,11 +247,11 @@ def build_app(state: State) -> ASGIApp:
 
     async def query_result(request: Request) -> Response:
         try:
-            session_of(request)
+            session = session_of(request)
         except LoginError as exc:
             return _error(exc.errno, exc.message, "08003")
         query_id = request.path_params["query_id"]
-        record = state.engine.get(query_id)
+        record = state.engine.result_for(query_id, session)
         if record is None:
             return _error(709, f"Statement {query_id} not found", "02000", query_id)
         return await answer(record, str(request.base_url))
@@ -274,11 +274,11 @@ def build_app(state: State) -> ASGIApp:
 
     async def monitoring(request: Request) -> Response:
         try:
-            session_of(request)
+            session = session_of(request)
         except LoginError as exc:
             return _error(exc.errno, exc.message, "08003")
         record = state.engine.get(request.path_params["query_id"])
-        if record is None:
+        if record is None or not state.engine.visible(record, session):  # another user's: as if unknown
             return _ok({"queries": []})
         data: dict[str, Any] = {"queries": [record.monitoring()]}
         if record.error is not None:
@@ -298,12 +298,12 @@ def build_app(state: State) -> ASGIApp:
         return _ok()
 
     async def abort_query(request: Request) -> Response:
-        """`cursor.abort_query(qid)`: success is whether a running query was cancelled."""
+        """`cursor.abort_query(qid)`: success is whether a running query (one the session may cancel) was cancelled."""
         try:
-            session_of(request)
+            session = session_of(request)
         except LoginError as exc:
             return _error(exc.errno, exc.message, "08003")
-        cancelled = state.engine.cancel(request.path_params["query_id"])
+        cancelled = state.engine.cancel(request.path_params["query_id"], by=session)
         return _Json({"data": None, "code": None, "message": None, "success": cancelled})
 
     async def telemetry(_: Request) -> Response:
@@ -577,8 +577,10 @@ def _admin_routes(state: State) -> list[Route]:
         return {
             "sessions": len(state.sessions.live()),
             "queries": len(state.engine.records()),
+            "history_bytes": state.engine.history_bytes(),
             "rss_bytes": _rss_bytes(),
             "plans": len(fs.PLANS),
+            "plan_bytes": fs.PLANS.nbytes,
             "plan_hits": fs.PLANS.hits,
             **state.engine.results.stats(),
         }

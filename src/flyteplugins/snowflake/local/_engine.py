@@ -14,6 +14,7 @@ import asyncio
 import collections
 import dataclasses
 import secrets
+import sys
 import threading
 import time
 import uuid
@@ -32,6 +33,8 @@ RUNNING_STATES = frozenset(
 )
 TERMINAL_STATES = frozenset({"SUCCESS", "FAILED_WITH_ERROR", "ABORTED"})
 CANCELED = (604, "57014", "SQL execution canceled")
+#: A result larger than `max_result_bytes` fails its query (our code: Snowflake keeps results of any size).
+RESULT_TOO_LARGE = (630, "54000")
 # QUERY_HISTORY reports the time spent in each waiting status in its own column.
 _WAIT_COLUMNS = {
     "QUEUED": "QUEUED_OVERLOAD_TIME",
@@ -89,6 +92,8 @@ class QueryRecord:
     error: QueryError | None = None
     result: fs.StatementResult | None = None
     result_dropped: bool = False
+    #: what the record keeps in the history (its text and tag), counted against `max_history_bytes`
+    text_bytes: int = 0
     # the result's chunks are at a URL path with this token, and their download must send it as the SSE-C key
     chunk_key: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(24))
     cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
@@ -183,10 +188,15 @@ def _query_type(sql: str) -> str:
 
 
 class ResultStore:
-    """Finished results, bounded by count, bytes and age (the knobs). History records are bounded separately."""
+    """Finished results, bounded by count, bytes and age (the knobs). History records are bounded separately.
+
+    Bytes are counted once per table: a RESULT_SCAN's result is the scanned query's table, kept twice, held once.
+    """
 
     def __init__(self) -> None:
         self._results: collections.OrderedDict[str, QueryRecord] = collections.OrderedDict()
+        #: id of a result's table (or JSON rowset) -> [that object, how many kept results hold it, its bytes]
+        self._held: dict[int, list[Any]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -195,8 +205,25 @@ class ResultStore:
             return
         with self._lock:
             self._results[record.query_id] = record
-            self._bytes += record.result.nbytes
+            self._hold(record.result)
             self._evict(knobs)
+
+    def _hold(self, result: fs.StatementResult) -> None:
+        payload = _payload(result)
+        held = self._held.get(id(payload))
+        if held is None:
+            nbytes = result.nbytes
+            self._held[id(payload)] = [payload, 1, nbytes]
+            self._bytes += nbytes
+        else:
+            held[1] += 1
+
+    def _release(self, result: fs.StatementResult) -> None:
+        held = self._held[id(_payload(result))]
+        held[1] -= 1
+        if held[1] == 0:
+            del self._held[id(held[0])]
+            self._bytes -= held[2]
 
     def _evict(self, knobs: Knobs) -> None:
         oldest_allowed = time.time() - knobs.result_ttl_s
@@ -210,7 +237,7 @@ class ResultStore:
 
     def _drop(self, record: QueryRecord) -> None:
         if record.result is not None:
-            self._bytes -= record.result.nbytes
+            self._release(record.result)
             record.result = None
             record.result_dropped = True
 
@@ -229,6 +256,24 @@ class ResultStore:
             self._results.clear()
 
 
+def _payload(result: fs.StatementResult) -> object:
+    """What a result's bytes are: its Arrow table, or its JSON rowset (shared by a RESULT_SCAN of it)."""
+    return result.arrow if result.arrow is not None else result.json_rowset
+
+
+def _check_size(record: QueryRecord, result: fs.StatementResult, knobs: Knobs) -> fs.StatementResult:
+    """The result, or the query's error when it is larger than the emulator keeps (it would be evicted at once)."""
+    nbytes, limit = result.nbytes, knobs.max_result_bytes
+    if nbytes <= limit:
+        return result
+    raise QueryError(
+        *RESULT_TOO_LARGE,
+        f"Result of query {record.query_id} is {nbytes} bytes ({nbytes / 2**20:.1f} MiB), more than the local "
+        f"Snowflake keeps: max_result_bytes is {limit} ({limit / 2**20:.1f} MiB). Raise it with --max-result-bytes "
+        "N or LocalSnowflake.configure(max_result_bytes=N).",
+    )
+
+
 class Engine:
     """Runs queries, answers their status, cancels them, and keeps their history and results."""
 
@@ -240,6 +285,7 @@ class Engine:
         # for a query thread, which queries held by `min_query_ms` may all be using.
         self._metadata_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="local-snowflake-metadata")
         self._records: collections.OrderedDict[str, QueryRecord] = collections.OrderedDict()
+        self._history_bytes = 0
         self._by_request: dict[tuple[int, str], str] = {}
         self._lock = threading.Lock()
         self.results = ResultStore()
@@ -301,24 +347,32 @@ class Engine:
             tag=tag,
             asynchronous=asynchronous,
             parent_id=parent,
+            text_bytes=sys.getsizeof(sql) + sys.getsizeof(tag),
         )
         with self._lock:
             self._records[record.query_id] = record
+            self._history_bytes += record.text_bytes
             if request_id:
                 self._by_request[(session.session_id, request_id)] = record.query_id
             self._trim_history()
         return record
 
     def _trim_history(self) -> None:
-        limit = self._knobs().max_history
-        if len(self._records) <= limit:
+        """The oldest finished records out while there are more than `max_history` or `max_history_bytes`."""
+        knobs = self._knobs()
+
+        def over() -> bool:
+            return len(self._records) > knobs.max_history or self._history_bytes > knobs.max_history_bytes
+
+        if not over():
             return
         for qid in list(self._records):
-            if len(self._records) <= limit:
+            if not over():
                 break
             record = self._records[qid]
             if record.done:
                 del self._records[qid]
+                self._history_bytes -= record.text_bytes
                 self._by_request.pop((record.session.session_id, record.request_id), None)
 
     async def wait(self, record: QueryRecord, timeout_s: float) -> bool:
@@ -339,6 +393,23 @@ class Engine:
         with self._lock:
             return self._records.get(query_id)
 
+    # -- who sees what (Snowflake's rules) -------------------------------------------------------------------------
+
+    def visible(self, record: QueryRecord, session: Session) -> bool:
+        """Whether `session` sees this query in status checks and the history, and may cancel it: its own user's
+        queries, or every query for a role in `monitor_roles` (as ACCOUNTADMIN, or a role with MONITOR and
+        OPERATE on the warehouses)."""
+        return record.session.user == session.user or self._sees_all(session)
+
+    def _sees_all(self, session: Session) -> bool:
+        return (session.role or "").upper() in self._knobs().monitor_roles
+
+    def result_for(self, query_id: str, session: Session) -> QueryRecord | None:
+        """The query whose result `session` may read: only its own user's, whatever the role (Snowflake: "even a
+        user with the ACCOUNTADMIN role cannot access the results of another user's query")."""
+        record = self.get(query_id)
+        return record if record is not None and record.session.user == session.user else None
+
     def by_request(self, session: Session, request_id: str) -> QueryRecord | None:
         with self._lock:
             qid = self._by_request.get((session.session_id, request_id))
@@ -347,6 +418,11 @@ class Engine:
     def records(self) -> list[QueryRecord]:
         with self._lock:
             return list(self._records.values())
+
+    def history_bytes(self) -> int:
+        """What the kept records' texts and tags take (bounded by `max_history_bytes`)."""
+        with self._lock:
+            return self._history_bytes
 
     def result_of(self, record: QueryRecord) -> fs.StatementResult:
         """The result of a finished query, or the Snowflake error for a failed or expired one."""
@@ -360,10 +436,11 @@ class Engine:
 
     # -- cancel --------------------------------------------------------------------------------------------------
 
-    def cancel(self, query_id: str) -> bool:
-        """End a running query as ABORTED. False when it is unknown or already finished (not an error)."""
+    def cancel(self, query_id: str, by: Session | None = None) -> bool:
+        """End a running query as ABORTED. False when it is unknown, already finished (not an error) or, when `by`
+        is given, not `visible` to that session."""
         record = self.get(query_id)
-        if record is None:
+        if record is None or (by is not None and not self.visible(record, by)):
             return False
         with record.lock:
             if record.done:
@@ -408,7 +485,7 @@ class Engine:
                 raise QueryError(*_canceled())
             record.started = time.time()
             self._set_status(record, "RUNNING")
-            result = self._execute(record, classified)
+            result = _check_size(record, self._execute(record, classified), knobs)
             record.cancel_event.wait(max(0.0, record.started + knobs.min_query_ms / 1000 - time.time()))
             if record.cancel_event.is_set():
                 raise QueryError(*_canceled())
@@ -450,7 +527,7 @@ class Engine:
     def _execute(self, record: QueryRecord, classified: fs.Classified) -> fs.StatementResult:
         session = record.session
         if classified.kind == "cancel":
-            return self._answer_cancel(classified.arg)
+            return self._answer_cancel(classified.arg, session)
         if classified.kind == "result_scan":
             return self._answer_result_scan(classified.arg, session)
         if classified.kind == "history":
@@ -497,7 +574,7 @@ class Engine:
             child.started = time.time()
             child.status = "RUNNING"
             try:
-                result = self._one(child, conn, sql, params)
+                result = _check_size(child, self._one(child, conn, sql, params), self._knobs())
             except QueryError as exc:
                 self._finish(child, "ABORTED" if exc.errno == CANCELED[0] else "FAILED_WITH_ERROR", error=exc)
                 raise
@@ -532,14 +609,14 @@ class Engine:
 
     # -- statements answered here --------------------------------------------------------------------------------
 
-    def _answer_cancel(self, query_id: str) -> fs.StatementResult:
+    def _answer_cancel(self, query_id: str, session: Session) -> fs.StatementResult:
         try:
             uuid.UUID(query_id)
         except ValueError:
             raise QueryError(
                 2140, "22023", f"SQL compilation error:\nInvalid argument [{query_id}] for SYSTEM$CANCEL_QUERY."
             ) from None
-        cancelled = self.cancel(query_id)
+        cancelled = self.cancel(query_id, by=session)
         answer = (
             f"query [{query_id}] terminated." if cancelled else "Identified SQL statement is not currently executing."
         )
@@ -553,7 +630,7 @@ class Engine:
             raise QueryError(
                 2140, "22023", f"SQL compilation error:\nInvalid argument [{query_id}] for RESULT_SCAN."
             ) from None
-        record = self.get(query_id)
+        record = self.result_for(query_id, session)
         if record is None or not record.done:
             raise QueryError(709, "02000", f"Statement {query_id} not found")
         # a scan reads the rows only: a multi-statement parent's child ids come with /queries/<id>/result
@@ -563,6 +640,8 @@ class Engine:
         options = classified.options
         limit = min(int(options.get("RESULT_LIMIT", DEFAULT_HISTORY_LIMIT)), MAX_HISTORY_LIMIT)
         records: Iterable[QueryRecord] = self.records()
+        if not self._sees_all(session):  # a user sees their own queries only
+            records = [r for r in records if r.session.user == session.user]
         if classified.arg == "QUERY_HISTORY_BY_SESSION":
             wanted = int(options.get("SESSION_ID", session.session_id))
             records = [r for r in records if r.session.session_id == wanted]

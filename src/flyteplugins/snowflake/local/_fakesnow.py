@@ -24,6 +24,7 @@ import datetime as dt
 import decimal
 import functools
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
@@ -700,43 +701,77 @@ _PlanKey = tuple[str, str | None, str | None, bool, bool]
 
 
 class PlanCache:
-    """The last `size` plans, least recently used out first; thread-safe.
+    """The last plans, least recently used out first, at most `size` of them and `max_bytes` of them (estimated:
+    their texts and each expression tree's nodes and strings); thread-safe.
 
     Parsing and transforming a statement is ~10 ms of Python (holding the GIL) while its DuckDB run is ~1 ms: a
     connector that submits the same text many times pays it once. A plan is keyed by all a SELECT's transform
     reads besides its text: the connection's database and schema, and whether each is set (fakesnow refuses an
-    unqualified table otherwise). Binds are not part of it: a reused plan binds each run's values afresh.
+    unqualified table otherwise). Binds are not part of it: a reused plan binds each run's values afresh. A plan
+    of more than an eighth of `max_bytes` is not kept: a few long texts would push out every other plan.
     """
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._size = size
-        self._plans: collections.OrderedDict[_PlanKey, _Plan] = collections.OrderedDict()
+        self._max_bytes = max_bytes
+        self._plans: collections.OrderedDict[_PlanKey, tuple[_Plan, int]] = collections.OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
 
     def get(self, key: _PlanKey) -> _Plan | None:
         with self._lock:
-            plan = self._plans.get(key)
-            if plan is not None:
-                self._plans.move_to_end(key)
-                self.hits += 1
-            return plan
+            kept = self._plans.get(key)
+            if kept is None:
+                return None
+            self._plans.move_to_end(key)
+            self.hits += 1
+            return kept[0]
 
     def put(self, key: _PlanKey, plan: _Plan) -> None:
+        weight = plan_bytes(key[0], plan)
+        if weight > self._max_bytes // 8:
+            return
         with self._lock:
-            self._plans[key] = plan
-            self._plans.move_to_end(key)
-            while len(self._plans) > self._size:
-                self._plans.popitem(last=False)
+            old = self._plans.pop(key, None)
+            self._bytes += weight - (old[1] if old else 0)
+            self._plans[key] = (plan, weight)
+            while len(self._plans) > self._size or self._bytes > self._max_bytes:
+                self._bytes -= self._plans.popitem(last=False)[1][1]
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._plans)
 
+    @property
+    def nbytes(self) -> int:
+        """The kept plans' estimated size."""
+        with self._lock:
+            return self._bytes
+
     def clear(self) -> None:
         with self._lock:
             self._plans.clear()
+            self._bytes = 0
             self.hits = 0
+
+
+#: What one node of a sqlglot expression takes besides its strings (measured: ~490 bytes on CPython 3.11).
+_NODE_BYTES = 500
+
+
+def plan_bytes(sql: str, plan: _Plan) -> int:
+    """About what keeping `plan` for `sql` takes: the texts, and the nodes and strings of its two trees."""
+    return (
+        sys.getsizeof(sql) + sys.getsizeof(plan.last_sql) + _tree_bytes(plan.transformed) + _tree_bytes(plan.describe)
+    )
+
+
+def _tree_bytes(tree: exp.Expr) -> int:
+    total = 0
+    for node in tree.walk():
+        total += _NODE_BYTES + sum(sys.getsizeof(v) for v in node.args.values() if isinstance(v, str))
+    return total
 
 
 #: One for the process: a plan depends only on its key (fakesnow's transforms of a SELECT read no database state).

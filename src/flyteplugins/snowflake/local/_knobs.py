@@ -34,11 +34,17 @@ class Knobs:
             Snowflake does after about 45 s; the driver then polls the result URL.
         result_ttl_s: a finished query's result is dropped this long after it ended (its history stays).
         max_results: at most this many results are kept; the oldest go first.
-        max_result_bytes: at most this many bytes of results are kept; the oldest go first.
+        max_result_bytes: at most this many bytes of results are kept; the oldest go first. A query whose result
+            alone is larger fails with error 630, naming this knob.
         max_history: at most this many query records are kept.
+        max_history_bytes: at most this many bytes of query texts and tags are kept in the history.
         result_chunk_bytes: a query result larger than this (Arrow bytes) is sent as Snowflake sends large
             results: the first part inline, the rest as chunks the driver downloads over HTTP, each about this size.
         result_chunk_rows: at most this many rows per chunk (and inline).
+        monitor_roles: roles whose sessions see every user's queries (status checks, the QUERY_HISTORY
+            functions) and may cancel them, as ACCOUNTADMIN does in Snowflake, or a role with MONITOR and OPERATE
+            on the warehouses. Other sessions see and cancel their own user's queries only; results are only ever
+            their own user's, whatever the role.
         max_request_bytes: a request body larger than this, as sent or once gzip-inflated, is refused (error
             390400) without inflating the rest; far above what a driver sends (a 10,000-row array insert of ten
             columns is a few MB).
@@ -57,17 +63,19 @@ class Knobs:
     result_wait_ms: int = 45_000
     result_ttl_s: float = 3600.0
     max_results: int = 1000
-    max_result_bytes: int = 256 * 1024 * 1024
+    max_result_bytes: int = 1024 * 1024 * 1024
     max_history: int = 10_000
+    max_history_bytes: int = 64 * 1024 * 1024
     result_chunk_bytes: int = 4 * 1024 * 1024
     result_chunk_rows: int = 1_000_000
     max_request_bytes: int = 128 * 1024 * 1024
+    monitor_roles: tuple[str, ...] = ("ACCOUNTADMIN",)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError when a value is out of range."""
+        """Raise ValueError when a value is out of range (role names come out upper case)."""
         for name in ("min_query_ms", "first_status_ms", "latency_ms", "fail_http_count", "drop_count"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -76,6 +84,7 @@ class Knobs:
             "max_results",
             "max_result_bytes",
             "max_history",
+            "max_history_bytes",
             "result_ttl_s",
             "result_chunk_bytes",
             "result_chunk_rows",
@@ -83,6 +92,9 @@ class Knobs:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if isinstance(self.monitor_roles, str) or not all(isinstance(r, str) and r for r in self.monitor_roles):
+            raise ValueError(f"monitor_roles must be a list of role names, got {self.monitor_roles!r}")
+        self.monitor_roles = tuple(role.upper() for role in self.monitor_roles)
         if self.first_status is not None and self.first_status not in FIRST_STATUSES:
             raise ValueError(f"first_status must be one of {sorted(FIRST_STATUSES)}, got {self.first_status!r}")
         if self.fail_http_status not in FAULT_HTTP_STATUSES:

@@ -41,9 +41,11 @@ _KNOB_NAMES = frozenset(
         "max_results",
         "max_result_bytes",
         "max_history",
+        "max_history_bytes",
         "result_chunk_bytes",
         "result_chunk_rows",
         "max_request_bytes",
+        "monitor_roles",
     }
 )
 
@@ -305,8 +307,9 @@ class LocalSnowflake:
             fail_next_http: `(http_status, n)`: the next n driver requests fail with 429/5xx.
             drop_next: the next n driver requests have their connection dropped unanswered.
             **knobs: min_query_ms, latency_ms, reject_logins, strict_users, fail_http_path, result_wait_ms,
-                result_ttl_s, max_results, max_result_bytes, max_history, result_chunk_bytes, result_chunk_rows,
-                max_request_bytes.
+                result_ttl_s, max_results, max_result_bytes, max_history, max_history_bytes, result_chunk_bytes,
+                result_chunk_rows, max_request_bytes, monitor_roles (roles that see and cancel every user's
+                queries; default `["ACCOUNTADMIN"]`).
         """
         changes = dict(knobs)
         unknown = set(changes) - _KNOB_NAMES
@@ -357,8 +360,9 @@ class LocalSnowflake:
         return [QueryHistoryEntry.from_row(row) for row in self._admin("GET", path)]
 
     def stats(self) -> dict[str, int]:
-        """Live sessions, recorded queries, kept results and their bytes, the server's RSS, and its query plans
-        (`plans` kept, `plan_hits`: runs that reused one)."""
+        """Live sessions, recorded queries and their texts' bytes (`history_bytes`), kept results and their bytes,
+        the server's RSS, and its query plans (`plans` kept, `plan_bytes` their estimated size, `plan_hits`: runs
+        that reused one)."""
         result: dict[str, int] = self._admin("GET", "stats")
         return result
 
