@@ -513,5 +513,17 @@ def execute(conn: SnowflakeConnection, sql: str, params: Sequence[Any] | None = 
     return _translated(_execute)
 
 
+def execute_named(conn: SnowflakeConnection, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    """Run a short statement synchronously and return its rows as dicts by column name (SHOW, DESCRIBE)."""
+
+    def _execute() -> list[dict[str, Any]]:
+        with conn.cursor() as cur:
+            cur.execute(sql, list(params) if params else None)
+            names = [column[0] for column in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    return _translated(_execute)
+
+
 def is_closed(conn: SnowflakeConnection) -> bool:
     return bool(conn.is_closed())

@@ -15,11 +15,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from ._access import DEFAULT_WAREHOUSE
 from ._admin_token import ADMIN_AUTH_SCHEME, ADMIN_TOKEN_ENV, server_token
 from ._knobs import Knobs, check_loopback, parse_first_status
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool]:
+def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool, list[str]]:
     parser = argparse.ArgumentParser(
         prog="python -m flyteplugins.snowflake.local",
         description="A local Snowflake for tests: the official driver connects to it over HTTP on loopback.",
@@ -74,6 +75,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
         metavar="ROLE",
         help="a role that sees and may cancel every user's queries, besides ACCOUNTADMIN (repeatable)",
     )
+    parser.add_argument(
+        "--warehouse",
+        action="append",
+        metavar="NAME",
+        help=f"a warehouse that exists from the start (repeatable; default {DEFAULT_WAREHOUSE})",
+    )
     parser.add_argument("--strict-users", action="store_true", help="reject logins of users not added at run time")
     # LocalSnowflake passes this: the server stops when its parent's end of stdin closes (the parent died)
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
@@ -101,7 +108,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
         check_loopback(args.host)
     except ValueError as exc:
         parser.error(str(exc))
-    return args.host, args.port, knobs, bool(args.exit_with_stdin)
+    return args.host, args.port, knobs, bool(args.exit_with_stdin), args.warehouse or [DEFAULT_WAREHOUSE]
 
 
 def _exit_on_stdin_eof() -> None:
@@ -110,7 +117,7 @@ def _exit_on_stdin_eof() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    host, port, knobs, exit_with_stdin = parse_args(argv)
+    host, port, knobs, exit_with_stdin, warehouses = parse_args(argv)
     try:
         admin_token, made_up = server_token()
     except ValueError as exc:
@@ -130,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stdout.flush()
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve(host, port, knobs, on_ready=ready, admin_token=admin_token)
+        serve(host, port, knobs, on_ready=ready, admin_token=admin_token, warehouses=warehouses)
 
 
 if __name__ == "__main__":

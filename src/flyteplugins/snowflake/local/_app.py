@@ -15,7 +15,7 @@ import json
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,10 +25,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _fakesnow as fs
+from ._access import DEFAULT_WAREHOUSE, Directory, Role
 from ._admin_token import ADMIN_AUTH_SCHEME, ADMIN_TOKEN_ENV
 from ._bodies import BodyTooLarge, json_body
 from ._engine import Engine, QueryError, QueryRecord
 from ._knobs import Knobs
+from ._objects import Objects
 from ._sessions import MASTER_VALIDITY_S, SESSION_VALIDITY_S, LoginError, Session, SessionStore, User, verify_login
 
 ADMIN_PREFIX = "/_local"
@@ -48,7 +50,7 @@ class State:
     """Everything the app shares: knobs (replaced whole, so worker threads read a consistent copy), sessions,
     the engine. `initial_knobs` is what `reset` returns to; `admin_token` is what admin requests must carry."""
 
-    def __init__(self, knobs: Knobs, admin_token: str) -> None:
+    def __init__(self, knobs: Knobs, admin_token: str, warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,)) -> None:
         if not admin_token:
             raise ValueError("the local Snowflake needs an admin token")
         self.admin_token = admin_token
@@ -56,7 +58,8 @@ class State:
         self.knobs = knobs
         self.sessions = SessionStore()
         self.database = fs.Database()
-        self.engine = Engine(self.database, lambda: self.knobs)
+        self.directory = Directory(warehouses)
+        self.engine = Engine(self.database, lambda: self.knobs, objects=Objects(self.directory))
         self.started = time.time()
 
     def take_drop(self, first_bytes: bytes) -> bool:
@@ -108,6 +111,19 @@ def _token(request: Request) -> str:
 # Wire protocol
 
 
+def _login_context(
+    directory: Directory, user: User | None, params: Mapping[str, str]
+) -> tuple[str, str | None, frozenset[str] | None]:
+    """The session's role, warehouse (None when it is unknown or not the role's to use) and assumable roles."""
+    asked = params.get("roleName")
+    role = (asked or (user.default_role if user else None) or "PUBLIC").upper()
+    roles = user.roles if user else None
+    if asked and roles is not None and role not in roles and role != "PUBLIC":
+        raise LoginError(390189, f"Role '{role}' specified in the connect string is not granted to this user.")
+    warehouse = params.get("warehouse") or (user.default_warehouse if user else None)
+    return role, directory.usable_warehouse(role, warehouse), roles
+
+
 def build_app(state: State) -> ASGIApp:
     """The ASGI app of one local Snowflake (`state` holds its in-memory database). Serve it with uvicorn."""
 
@@ -120,8 +136,10 @@ def build_app(state: State) -> ASGIApp:
         user_name = str(data.get("LOGIN_NAME") or "")
         if state.knobs.reject_logins:
             return _error(390100, "Incorrect username or password was specified.", "28000")
+        user = state.sessions.users.get(user_name.upper())
         try:
-            verify_login(data, state.sessions.users.get(user_name.upper()), state.knobs.strict_users)
+            verify_login(data, user, state.knobs.strict_users)
+            role, warehouse, roles = _login_context(state.directory, user, request.query_params)
         except LoginError as exc:
             return _error(exc.errno, exc.message, "28000")
         params = request.query_params
@@ -129,19 +147,21 @@ def build_app(state: State) -> ASGIApp:
         autocommit = bool(session_parameters.get("AUTOCOMMIT", True))
         database, schema = params.get("databaseName"), params.get("schemaName")
         database = database.upper() if database and not database.startswith('"') else database
+        if not state.directory.may_use_database(role, database):
+            database, schema = None, None  # Snowflake: the login succeeds without a current database
         schema = schema.upper() if schema and not schema.startswith('"') else schema
         try:
             conn = await asyncio.to_thread(state.database.connect, database, schema, autocommit)
         except fs.SnowflakeError as exc:
             return _error(int(exc.errno or 390201), exc.msg or str(exc), exc.sqlstate or "08001")
-        warehouse = params.get("warehouse")
         session = state.sessions.create(
             user=user_name.upper(),
             account=str(data.get("ACCOUNT_NAME") or ""),
             database=conn.database,
             schema=conn.schema,
-            warehouse=warehouse.upper() if warehouse else None,
-            role=(params.get("roleName") or "PUBLIC").upper(),
+            warehouse=warehouse,
+            role=role,
+            roles=roles,
             conn=conn,
             query_tag=str(session_parameters.get("QUERY_TAG") or ""),
         )
@@ -542,6 +562,7 @@ def _admin_routes(state: State) -> list[Route]:
     async def reset(_: Request) -> Any:
         state.knobs = state.initial_knobs
         state.sessions.users.clear()
+        state.directory.reset()
         return state.knobs.to_dict()
 
     async def expire(request: Request) -> Any:
@@ -556,9 +577,24 @@ def _admin_routes(state: State) -> list[Route]:
             public_key_pem=body.get("public_key_pem"),
             pat=body.get("pat"),
             oauth_token=body.get("oauth_token"),
+            default_role=body.get("default_role"),
+            default_warehouse=body.get("default_warehouse"),
+            roles=body.get("roles"),
         )
         state.sessions.users[user.name] = user
         return {"name": user.name}
+
+    async def roles(request: Request) -> Any:
+        body = await _json_body(request)
+        role = Role.build(str(body["name"]), body.get("warehouses"), body.get("databases"))
+        state.directory.add_role(role)
+        return {"name": role.name}
+
+    async def warehouses(request: Request) -> Any:
+        body = await _json_body(request)
+        name = str(body["name"])
+        state.directory.add_warehouse(name, str(body.get("size") or "X-Small"))
+        return {"name": name.upper()}
 
     async def queries(request: Request) -> Any:
         wanted = request.query_params.get("query_id")
@@ -591,6 +627,8 @@ def _admin_routes(state: State) -> list[Route]:
         Route(f"{ADMIN_PREFIX}/reset", admin(reset), methods=["POST"]),
         Route(f"{ADMIN_PREFIX}/expire-sessions", admin(expire), methods=["POST"]),
         Route(f"{ADMIN_PREFIX}/users", admin(users), methods=["POST"]),
+        Route(f"{ADMIN_PREFIX}/roles", admin(roles), methods=["POST"]),
+        Route(f"{ADMIN_PREFIX}/warehouses", admin(warehouses), methods=["POST"]),
         Route(f"{ADMIN_PREFIX}/queries", admin(queries), methods=["GET"]),
         Route(f"{ADMIN_PREFIX}/stats", admin(stats), methods=["GET"]),
     ]

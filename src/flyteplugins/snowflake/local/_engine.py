@@ -25,7 +25,9 @@ from typing import Any
 import pyarrow as pa
 
 from . import _fakesnow as fs
+from ._access import AccessError, Directory
 from ._knobs import Knobs
+from ._objects import Objects
 from ._sessions import Session
 
 RUNNING_STATES = frozenset(
@@ -277,8 +279,15 @@ def _check_size(record: QueryRecord, result: fs.StatementResult, knobs: Knobs) -
 class Engine:
     """Runs queries, answers their status, cancels them, and keeps their history and results."""
 
-    def __init__(self, database: fs.Database, knobs: Callable[[], Knobs], max_workers: int = 64) -> None:
+    def __init__(
+        self,
+        database: fs.Database,
+        knobs: Callable[[], Knobs],
+        max_workers: int = 64,
+        objects: Objects | None = None,
+    ) -> None:
         self._db = database
+        self._objects = objects or Objects(Directory())
         self._knobs = knobs
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="local-snowflake-query")
         # Statements about other queries (cancel, result scan, history) are metadata operations: they never wait
@@ -598,7 +607,13 @@ class Engine:
             if timed is not None:
                 _hold(timed.seconds, record, parent)
                 sql = timed.sql
-            return fs.execute(conn, sql, params, record.batch, record.describe_only)
+            sql, answered = self._objects.answer(record.session, conn, sql, params)
+            if answered is not None:
+                return answered
+            result = fs.execute(conn, sql, params, record.batch, record.describe_only)
+            return self._objects.filter_listing(record.session, sql, result)
+        except AccessError as exc:
+            raise QueryError(exc.errno, exc.sqlstate, exc.message) from None
         except fs.SnowflakeError as exc:
             raise QueryError.from_snowflake(exc) from None
         finally:

@@ -539,6 +539,10 @@ def parse(sql: str) -> list[exp.Expr | None]:
         raise _syntax_error(sql, error) from None
 
 
+#: the Snowflake error a DuckDB error stands for (public for statements answered outside `execute`)
+translate_duckdb_error = _translate_duckdb_error
+
+
 def execute(
     conn: FakeSnowflakeConnection,
     sql: str,

@@ -134,6 +134,7 @@ class LocalSnowflake:
         startup_timeout_s: float = 60.0,
     ) -> None:
         self._args = ["--host", host, "--port", str(port), "--min-query-ms", str(min_query_ms)]
+        self._args += ["--warehouse", warehouse]
         if first_status is not None:
             status, ms = first_status.split(":", 1) if isinstance(first_status, str) else first_status
             self._args += ["--first-status", f"{status}:{int(ms)}"]
@@ -347,12 +348,34 @@ class LocalSnowflake:
         public_key_pem: str | None = None,
         pat: str | None = None,
         oauth_token: str | None = None,
+        *,
+        default_role: str | None = None,
+        default_warehouse: str | None = None,
+        roles: list[str] | None = None,
     ) -> None:
         """Register a user whose logins are checked against these credentials (others stay unchecked unless
-        `configure(strict_users=True)`)."""
+        `configure(strict_users=True)`).
+
+        `default_role` and `default_warehouse` apply when a login names none; `roles` (with the default role and
+        PUBLIC) are the roles the user may log in with or `USE ROLE`, any role when None."""
         self.dirty = True
         body = {"name": name, "password": password, "public_key_pem": public_key_pem, "pat": pat}
-        self._admin("POST", "users", {**body, "oauth_token": oauth_token})
+        context = {"default_role": default_role, "default_warehouse": default_warehouse, "roles": roles}
+        self._admin("POST", "users", {**body, "oauth_token": oauth_token, **context})
+
+    def add_role(self, name: str, *, warehouses: list[str] | None = None, databases: list[str] | None = None) -> None:
+        """Register a role that may use only these warehouses and databases (all of a kind when None).
+
+        Roles not registered may use everything. A session whose role may not use its warehouse has none (its
+        queries fail with 000606); one whose role may not use its database has none, and neither
+        `SHOW DATABASES` nor `USE DATABASE` shows it, as in Snowflake."""
+        self.dirty = True
+        self._admin("POST", "roles", {"name": name, "warehouses": warehouses, "databases": databases})
+
+    def add_warehouse(self, name: str, size: str = "X-Small") -> None:
+        """Create a warehouse (as `CREATE OR REPLACE WAREHOUSE name WAREHOUSE_SIZE = size` does)."""
+        self.dirty = True
+        self._admin("POST", "warehouses", {"name": name, "size": size})
 
     def query_history(self, query_id: str | None = None) -> list[QueryHistoryEntry]:
         """Every recorded query (or the one with `query_id`), oldest first."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from ._access import DEFAULT_WAREHOUSE
 from ._app import State, build_app
 from ._knobs import Knobs, check_loopback
 
@@ -35,11 +36,12 @@ async def serve_async(
     on_ready: Callable[[str, int], None] | None = None,
     *,
     admin_token: str,
+    warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,),
 ) -> None:
     """Serve until cancelled or signalled; `on_ready(host, port)` runs once connections are accepted. Admin
-    requests must carry `admin_token`."""
+    requests must carry `admin_token`; `warehouses` exist from the start (and again after a reset)."""
     check_loopback(host)
-    state = State(knobs or Knobs(), admin_token)
+    state = State(knobs or Knobs(), admin_token, warehouses)
     app = build_app(state)
     config = uvicorn.Config(
         app,
@@ -75,6 +77,7 @@ def serve(
     on_ready: Callable[[str, int], None] | None = None,
     *,
     admin_token: str,
+    warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,),
 ) -> None:
     """Serve the local Snowflake in this process until interrupted (Ctrl-C / SIGTERM).
 
@@ -82,4 +85,4 @@ def serve(
         token = secrets.token_urlsafe(32)  # admin requests send `Authorization: Bearer <token>`
         serve(port=0, admin_token=token, on_ready=lambda host, port: print(f"READY {host}:{port}", flush=True))
     """
-    asyncio.run(serve_async(host, port, knobs, on_ready, admin_token=admin_token))
+    asyncio.run(serve_async(host, port, knobs, on_ready, admin_token=admin_token, warehouses=warehouses))

@@ -51,6 +51,11 @@ class Session:
     renewals: int = 0
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     created: float = dataclasses.field(default_factory=time.time)
+    #: the roles this session's user may assume (`USE ROLE`); None: any
+    roles: frozenset[str] | None = None
+
+    def may_assume(self, role: str) -> bool:
+        return self.roles is None or role.upper() in self.roles or role.upper() == "PUBLIC"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +68,10 @@ class User:
     public_key_pem: str | None = None
     pat: str | None = None
     oauth_token: str | None = None
+    default_role: str | None = None
+    default_warehouse: str | None = None
+    #: the roles the user may log in with or assume; None: any
+    roles: frozenset[str] | None = None
 
     @classmethod
     def build(
@@ -72,11 +81,27 @@ class User:
         public_key_pem: str | None = None,
         pat: str | None = None,
         oauth_token: str | None = None,
+        default_role: str | None = None,
+        default_warehouse: str | None = None,
+        roles: list[str] | None = None,
     ) -> User:
         fingerprint = None
         if public_key_pem:
             fingerprint = public_key_fingerprint(public_key_pem)
-        return cls(name.upper(), password, fingerprint, public_key_pem, pat, oauth_token)
+        granted = (
+            None if roles is None else frozenset(r.upper() for r in [*roles, *([default_role] if default_role else [])])
+        )
+        return cls(
+            name.upper(),
+            password,
+            fingerprint,
+            public_key_pem,
+            pat,
+            oauth_token,
+            default_role.upper() if default_role else None,
+            default_warehouse.upper() if default_warehouse else None,
+            granted,
+        )
 
 
 def _load_public_key(text: str) -> Any:
