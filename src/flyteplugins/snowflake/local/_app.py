@@ -585,13 +585,13 @@ def _admin_routes(state: State) -> list[Route]:
         return {"name": user.name}
 
     async def roles(request: Request) -> Any:
-        body = await _json_body(request)
+        body = await _json_body(request, state)
         role = Role.build(str(body["name"]), body.get("warehouses"), body.get("databases"))
         state.directory.add_role(role)
         return {"name": role.name}
 
     async def warehouses(request: Request) -> Any:
-        body = await _json_body(request)
+        body = await _json_body(request, state)
         name = str(body["name"])
         state.directory.add_warehouse(name, str(body.get("size") or "X-Small"))
         return {"name": name.upper()}
