@@ -78,7 +78,7 @@ class Outcome:
 
     def line(self, task: str, width: int) -> str:
         verdict = "skipped" if self.skipped else ("ok" if self.ok else "FAIL")
-        text = f"{verdict}: {self.message}" if self.message else verdict
+        text = f"{verdict}: {' '.join(self.message.split())}" if self.message else verdict  # one line
         return f"{task:<{width}}  {self.check:<7}  {text}"
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from fakesnow import dialect
 from fakesnow.conn import FakeSnowflakeConnection
 from sqlglot import exp
 
@@ -106,9 +105,10 @@ def explain(conn: FakeSnowflakeConnection, fmt: str, statement: str, params: Any
 
 def _plan(conn: FakeSnowflakeConnection, statement: str, params: Any) -> list[Operation]:
     cur = conn.cursor()
-    expression = dialect.parse_one(statement)
+    expression = fs.parse_one(statement)
     cur.check_db_and_schema(expression)
-    bound = list(params) if isinstance(params, (list, tuple)) else params
+    # Snowflake compiles without evaluating binds: plan with every bind NULL, so a value never fails the plan
+    bound = [None] * len(params) if isinstance(params, (list, tuple)) else params
     # A statement run as several (MERGE) is planned by its first part: the one that reads the source rows.
     transformed = cur._transform(cur._transform_explode(expression)[0], bound)
     duck_sql = transformed.sql(dialect="duckdb")
@@ -123,12 +123,13 @@ def _plan(conn: FakeSnowflakeConnection, statement: str, params: Any) -> list[Op
         operations.extend(_walk(conn, root, None, len(operations), target))
     if isinstance(expression, exp.Merge) and operations:
         operations[0].operation, operations[0].objects = "Merge", target
-    # DuckDB drops the scan of a table its statistics rule out; Snowflake shows it with no partition assigned
+    # DuckDB drops the scan of a table its statistics rule out (with every bind NULL, most filters do); the
+    # local Snowflake prunes no partition, so the table is scanned whole
     scanned = {op.objects for op in operations if op.operation == "TableScan"}
     for name in _read_tables(expression, conn, target):
         if name not in scanned:
-            _, partitions, _ = _table_stats(conn, name)
-            operations.append(Operation(len(operations), 0, "TableScan", name, None, partitions, 0, 0))
+            _, partitions, size = _table_stats(conn, name)
+            operations.append(Operation(len(operations), 0, "TableScan", name, None, partitions, size, partitions))
     return operations
 
 

@@ -2,7 +2,7 @@
 
 `answer(...)` takes one statement before it reaches DuckDB: warehouse statements and `USE ROLE` are answered
 here, `USE DATABASE` of a database the role may not use fails, a statement that needs a warehouse fails with
-000606 when the session has none, and `CURRENT_WAREHOUSE()` / `CURRENT_ROLE()` read the session.
+000606 when the session has none, and `CURRENT_WAREHOUSE()`, `CURRENT_ROLE()` and `CURRENT_DATABASE()` read the session.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ _USE_ROLE = re.compile(rf"\s*USE\s+ROLE\s+{_NAME}\s*;?\s*$", re.IGNORECASE)
 _USE_DATABASE = re.compile(rf"\s*USE\s+(?:DATABASE\s+)?(?!SCHEMA\b|WAREHOUSE\b|ROLE\b){_NAME}", re.IGNORECASE)
 _SHOW_WAREHOUSES = re.compile(r"\s*SHOW\s+WAREHOUSES(?:\s+LIKE\s+'([^']*)')?\s*;?\s*$", re.IGNORECASE)
 _SHOW_DATABASES = re.compile(r"\s*SHOW\s+(?:TERSE\s+)?(DATABASES|SCHEMAS)\b", re.IGNORECASE)
-_CONTEXT = re.compile(r"\bCURRENT_(WAREHOUSE|ROLE)\s*\(\s*\)", re.IGNORECASE)
+_CONTEXT = re.compile(r"\bCURRENT_(WAREHOUSE|ROLE|DATABASE)\s*\(\s*\)", re.IGNORECASE)
 _LIKELY = re.compile(
-    r"EXPLAIN|WAREHOUSE|\bUSE\b|CURRENT_ROLE|SHOW|\bFROM\b|INSERT|UPDATE|DELETE|MERGE|COPY", re.IGNORECASE
+    r"EXPLAIN|WAREHOUSE|\bUSE\b|CURRENT_ROLE|CURRENT_DATABASE|SHOW|\bFROM\b|INSERT|UPDATE|DELETE|MERGE|COPY",
+    re.IGNORECASE,
 )
 
 
@@ -177,5 +178,5 @@ def _like(name: str, pattern: str) -> bool:
 
 
 def _literal(session: Session, what: str) -> str:
-    value = session.warehouse if what == "WAREHOUSE" else session.role
+    value = {"WAREHOUSE": session.warehouse, "ROLE": session.role, "DATABASE": session.database}[what]
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
