@@ -72,9 +72,12 @@ def sf(local_snowflake: Any) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def config(sf: dict[str, Any]) -> SnowflakeConfig:
+    # A UTC session: the TIMESTAMP_LTZ text is read, and TZ/LTZ values come back, at offset 0 (Snowflake's
+    # default session is in America/Los_Angeles).
     return SnowflakeConfig(
         sf["account"], sf["database"], sf["schema"], sf["warehouse"], sf["user"],
         host=sf["host"], port=sf["port"], protocol="http", network_timeout=30,
+        session_parameters={"TIMEZONE": "UTC"},
     )  # fmt: skip
 
 

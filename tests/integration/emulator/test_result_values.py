@@ -35,7 +35,8 @@ def _naive_utc(value: dt.datetime) -> dt.datetime:
 
 @pytest.mark.parametrize("sf_type", ["TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ"])
 def test_timestamps_of_every_year_round_trip_exactly(connect: Any, sf_type: str) -> None:
-    cur = connect().cursor()
+    # in UTC, so that the text of 9999-12-31 read as TIMESTAMP_LTZ stays in year 9999
+    cur = connect(timezone="UTC").cursor()
     rows = cur.execute(_sql(sf_type)).fetchall()
     assert [_naive_utc(t) for _, t in rows] == EXPECTED
     if sf_type != "TIMESTAMP_NTZ":

@@ -31,6 +31,7 @@ from ._bodies import BodyTooLarge, json_body
 from ._engine import Engine, QueryError, QueryRecord
 from ._knobs import Knobs
 from ._objects import Objects
+from ._parameters import ParameterError
 from ._sessions import MASTER_VALIDITY_S, SESSION_VALIDITY_S, LoginError, Session, SessionStore, User, verify_login
 
 ADMIN_PREFIX = "/_local"
@@ -163,8 +164,15 @@ def build_app(state: State) -> ASGIApp:
             role=role,
             roles=roles,
             conn=conn,
-            query_tag=str(session_parameters.get("QUERY_TAG") or ""),
         )
+        try:
+            session.parameters.set_at_login(session_parameters)
+        except ParameterError as exc:
+            state.sessions.delete(session)
+            await asyncio.to_thread(fs.close, conn)
+            return _error(exc.errno, exc.message, exc.sqlstate)
+        # the session's time zone on its connection now, not in its first statement's time
+        await asyncio.to_thread(fs.apply_session, conn, session.parameters.time_zone, None)
         return _ok(
             {
                 "token": session.token,
@@ -173,14 +181,7 @@ def build_app(state: State) -> ASGIApp:
                 "masterValidityInSeconds": MASTER_VALIDITY_S,
                 "sessionId": session.session_id,
                 "serverVersion": fs.SERVER_VERSION,
-                "parameters": [
-                    {"name": "AUTOCOMMIT", "value": autocommit},
-                    {"name": "TIMEZONE", "value": "Etc/UTC"},
-                    {"name": "CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY", "value": 3600},
-                    # 0 keeps array binds inline (no PUT to a stage, which the emulator does not serve)
-                    {"name": "CLIENT_STAGE_ARRAY_BINDING_THRESHOLD", "value": 0},
-                    {"name": "CLIENT_TELEMETRY_ENABLED", "value": False},
-                ],
+                "parameters": session.parameters.wire(),
                 "sessionInfo": {
                     "databaseName": session.database,
                     "schemaName": session.schema,
@@ -384,7 +385,7 @@ def chunk_rows(result: fs.StatementResult, knobs: Knobs) -> int:
 
 def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, base_url: str) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "parameters": [{"name": "TIMEZONE", "value": "Etc/UTC"}],
+        "parameters": record.session.parameters.wire(),
         "rowtype": result.rowtype,
         "total": result.total,
         "returned": result.total,
@@ -398,6 +399,8 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
     }
     if result.json_rowset is not None:
         data.update(queryResultFormat="json", rowset=result.json_rowset)
+    elif record.session.parameters.json_results:
+        data.update(queryResultFormat="json", rowset=fs.json_rowset(result))
     else:
         # Snowflake's way for large results: the first part inline, the rest as chunks downloaded by URL (the
         # driver fetches a few ahead while the caller reads), so neither side holds the whole result encoded.

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import secrets
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +29,7 @@ from . import _fakesnow as fs
 from ._access import AccessError, Directory
 from ._knobs import Knobs
 from ._objects import Objects
+from ._parameters import ParameterError, ParameterStatement
 from ._sessions import Session
 
 RUNNING_STATES = frozenset(
@@ -37,6 +39,7 @@ TERMINAL_STATES = frozenset({"SUCCESS", "FAILED_WITH_ERROR", "ABORTED"})
 CANCELED = (604, "57014", "SQL execution canceled")
 #: A result larger than `max_result_bytes` fails its query (our code: Snowflake keeps results of any size).
 RESULT_TOO_LARGE = (630, "54000")
+TIMEOUT_DEFAULT_S = 172800
 # QUERY_HISTORY reports the time spent in each waiting status in its own column.
 _WAIT_COLUMNS = {
     "QUEUED": "QUEUED_OVERLOAD_TIME",
@@ -81,6 +84,9 @@ class QueryRecord:
     batch: list[tuple[Any, ...]] | None = None
     describe_only: bool = False
     statement_count: int = 1
+    #: STATEMENT_TIMEOUT_IN_SECONDS of the statement (or its session); `timed_out` once it struck
+    timeout_s: int = TIMEOUT_DEFAULT_S
+    timed_out: bool = False
     parent_id: str | None = None
     status: str = "NO_DATA"
     submitted: float = dataclasses.field(default_factory=time.time)
@@ -320,16 +326,19 @@ class Engine:
                 return self._records[existing]
         statement_params = statement_params or {}
         params, batch = fs.bindings_to_params(bindings)
-        count = statement_params.get("MULTI_STATEMENT_COUNT", 1)
+        setting = session.parameters.get
+        count = statement_params.get("MULTI_STATEMENT_COUNT", setting("MULTI_STATEMENT_COUNT"))
+        timeout = statement_params.get("STATEMENT_TIMEOUT_IN_SECONDS", setting("STATEMENT_TIMEOUT_IN_SECONDS"))
         record = self._new_record(
             session,
             sql,
             request_id=request_id,
             asynchronous=asynchronous,
-            tag=str(statement_params.get("QUERY_TAG") or session.query_tag or ""),
+            tag=str(statement_params.get("QUERY_TAG") or setting("QUERY_TAG") or ""),
         )
         record.params, record.batch, record.describe_only = params, batch, describe_only
         record.statement_count = int(count) if str(count).lstrip("-").isdigit() else 1
+        record.timeout_s = int(timeout) if str(timeout).isdigit() else TIMEOUT_DEFAULT_S
         session.previous_query_id, session.last_query_id = session.last_query_id, record.query_id
         if fs.may_be_about_queries(sql):
             self._metadata_pool.submit(self._route, record)  # parsing it is a few ms: not on the event loop
@@ -494,18 +503,40 @@ class Engine:
                 raise QueryError(*_canceled())
             record.started = time.time()
             self._set_status(record, "RUNNING")
-            result = _check_size(record, self._execute(record, classified), knobs)
-            record.cancel_event.wait(max(0.0, record.started + knobs.min_query_ms / 1000 - time.time()))
+            with self._timeout(record):
+                result = _check_size(record, self._execute(record, classified), knobs)
+                record.cancel_event.wait(max(0.0, record.started + knobs.min_query_ms / 1000 - time.time()))
             if record.cancel_event.is_set():
                 raise QueryError(*_canceled())
             self._finish(record, "SUCCESS", result=result)
         except (QueryError, fs.SnowflakeError) as raised:
             exc = raised if isinstance(raised, QueryError) else QueryError.from_snowflake(raised)
+            if record.timed_out:
+                self._finish(record, "FAILED_WITH_ERROR", error=_timeout_error(record.timeout_s))
+                return
             status = "ABORTED" if record.cancel_event.is_set() or exc.errno == CANCELED[0] else "FAILED_WITH_ERROR"
             self._finish(record, status, error=_canceled_error() if status == "ABORTED" else exc)
         except Exception as exc:  # a bug or an unsupported feature: still a Snowflake error, never a bare 500
             error = QueryError(603, "XX000", f"SQL execution internal error: {type(exc).__name__}: {exc}")
             self._finish(record, "FAILED_WITH_ERROR", error=error)
+
+    @contextlib.contextmanager
+    def _timeout(self, record: QueryRecord) -> Iterator[None]:
+        """STATEMENT_TIMEOUT_IN_SECONDS: the statement is cancelled when it runs longer (a timer only if set)."""
+        if record.timeout_s <= 0 or record.timeout_s >= TIMEOUT_DEFAULT_S:
+            yield
+            return
+        timer = threading.Timer(record.timeout_s, self._time_out, (record,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _time_out(self, record: QueryRecord) -> None:
+        record.timed_out = True
+        self.cancel(record.query_id)
 
     def _set_status(self, record: QueryRecord, status: str) -> None:
         with record.lock:
@@ -541,13 +572,12 @@ class Engine:
             return self._answer_result_scan(classified.arg, session)
         if classified.kind == "history":
             return self._answer_history(classified, session, record.params)
-        if classified.kind == "set_tag":
-            session.query_tag = classified.arg
-            return _message_result("status", "Statement executed successfully.")
+        if classified.kind == "parameters" and classified.statement is not None:
+            return _answer_parameters(session, classified.statement)
         if session.closed:
             raise QueryError(390111, "08003", "Session no longer exists.  New login required to access the service.")
         if record.asynchronous:
-            conn = self._db.fork(session.conn)
+            conn = self._db.fork(session.conn, session.parameters.time_zone)
             try:
                 return self._statements(record, conn)
             finally:
@@ -583,7 +613,7 @@ class Engine:
             child.started = time.time()
             child.status = "RUNNING"
             try:
-                result = _check_size(child, self._one(child, conn, sql, params), self._knobs())
+                result = _check_size(child, self._child(child, conn, sql, params), self._knobs())
             except QueryError as exc:
                 self._finish(child, "ABORTED" if exc.errno == CANCELED[0] else "FAILED_WITH_ERROR", error=exc)
                 raise
@@ -592,7 +622,17 @@ class Engine:
         parent = _message_result("multiple statement execution", "Multiple statements executed successfully.")
         return dataclasses.replace(parent, result_ids=tuple(child_ids))
 
+    def _child(self, record: QueryRecord, conn: Any, sql: str, params: Any) -> fs.StatementResult:
+        """One statement of a multi-statement request: about session parameters, or run as any other."""
+        classified = fs.classify(sql)
+        if classified.kind == "parameters" and classified.statement is not None:
+            return _answer_parameters(record.session, classified.statement)
+        return self._one(record, conn, sql, params)
+
     def _one(self, record: QueryRecord, conn: Any, sql: str, params: Any) -> fs.StatementResult:
+        session = record.session
+        autocommit = bool(session.parameters.get("AUTOCOMMIT")) if conn is session.conn else None
+        fs.apply_session(conn, session.parameters.time_zone, autocommit)
         with record.lock:
             if record.cancel_event.is_set():
                 raise QueryError(*_canceled())
@@ -684,6 +724,26 @@ class Engine:
         return fs.result_from_arrow(out)
 
 
+def _answer_parameters(session: Session, statement: ParameterStatement) -> fs.StatementResult:
+    """ALTER SESSION SET/UNSET (the session's values; its connection follows at its next statement) or SHOW
+    PARAMETERS."""
+    parameters = session.parameters
+    try:
+        if statement.action == "invalid":
+            raise statement.syntax_error()
+        if statement.action == "show":
+            rows = parameters.show_rows(statement.like)
+            return fs.result_from_arrow(pa.Table.from_pylist(rows, schema=PARAMETERS_SCHEMA))
+        for name, value in statement.items:
+            if statement.action == "unset" or value is None:
+                parameters.unset(name)
+            else:
+                parameters.set(name, value, spelled=value)
+    except ParameterError as exc:
+        raise QueryError(exc.errno, exc.sqlstate, exc.message) from None
+    return _message_result("status", "Statement executed successfully.")
+
+
 def _picked_columns(projection: tuple[tuple[str, str], ...] | None) -> list[tuple[str, str]] | None:
     """The history columns a projection picks, `*` spelled out; None when one is not a column of the history
     (as written: a quoted name in another case is left to DuckDB, which resolves names its own way)."""
@@ -726,6 +786,11 @@ def _canceled_error() -> QueryError:
     return QueryError(*CANCELED)
 
 
+def _timeout_error(seconds: int) -> QueryError:
+    message = f"Statement reached its statement or warehouse timeout of {seconds} second(s) and was canceled."
+    return QueryError(630, "57014", message)
+
+
 def _tuple(params: Any) -> tuple[Any, ...] | None:
     return tuple(params) if isinstance(params, (tuple, list)) else None
 
@@ -734,6 +799,9 @@ def _message_result(column: str, message: str) -> fs.StatementResult:
     return fs.result_from_arrow(pa.table({column: pa.array([message], pa.string())}))
 
 
+PARAMETERS_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("key", "value", "default", "level", "description", "type")]
+)
 _TS = pa.timestamp("us", tz="UTC")
 HISTORY_SCHEMA = pa.schema(
     [

@@ -12,7 +12,10 @@ What we take from it and why we wrap it:
   TIMESTAMP reaches the driver as epoch 0 (1970-01-01): `to_snowflake_arrow` below sets the bitmap.
 * its type table (`fakesnow.rowtype.duckdb_to_sf_type`) lacks small ints and FLOAT: we widen those first.
 * statement splitting, placeholder numbering and the statements we answer ourselves (SYSTEM$CANCEL_QUERY,
-  RESULT_SCAN, the QUERY_HISTORY table functions, ALTER SESSION SET QUERY_TAG) are recognised with sqlglot here.
+  RESULT_SCAN, the QUERY_HISTORY table functions) are recognised with sqlglot here; statements about session
+  parameters (ALTER SESSION, SHOW PARAMETERS) by `_parameters`.
+* a session's TIMEZONE is its DuckDB connection's TimeZone (DuckDB then casts between TIMESTAMP and
+  TIMESTAMPTZ as Snowflake between NTZ and LTZ/TZ), and a TIMESTAMP_TZ value carries that zone's offset.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from fakesnow.rowtype import describe_as_rowtype
 from sqlglot import exp
 
 import snowflake.connector.errors as sf_errors
+
+from . import _parameters
 
 SERVER_VERSION: str = fs_transforms.SERVER_VERSION
 SnowflakeError = sf_errors.Error
@@ -181,7 +186,7 @@ class Database:
         conn._duck_conn = _gated(conn._duck_conn, self.gate)
         return conn
 
-    def fork(self, conn: FakeSnowflakeConnection) -> FakeSnowflakeConnection:
+    def fork(self, conn: FakeSnowflakeConnection, time_zone: str) -> FakeSnowflakeConnection:
         """A connection for one asynchronous query: the session's database, schema and variables, its own cursor.
 
         Async queries run concurrently, so they cannot share the session's DuckDB cursor. Temporary tables and an
@@ -199,18 +204,31 @@ class Database:
             # The session's own names and what fakesnow found of them at its login, set as fakesnow sets them.
             forked.database, forked._schema = conn.database, conn._schema
             forked.database_set, forked.schema_set = conn.database_set, conn.schema_set
+            zone = f"SET TimeZone = '{time_zone}'"  # a name `_parameters` checked
             if conn.database_set:
                 schema = conn._schema if conn.schema_set else "main"
                 try:
-                    forked._duck_conn.execute(f"SET schema='{conn.database}.{schema}'")
+                    forked._duck_conn.execute(f"SET schema='{conn.database}.{schema}'; {zone}")
                 except duckdb.Error:  # dropped since the login: as fakesnow, leave the names unset
                     forked.database_set = forked.schema_set = False
+            if not conn.database_set or not forked.database_set:
+                forked._duck_conn.execute(zone)
+            forked.time_zone = time_zone  # type: ignore[attr-defined]
         forked.variables = conn.variables
         forked.is_fork = True  # type: ignore[attr-defined]
         return forked
 
     def close(self) -> None:
         self._fs.duck_conn.close()
+
+
+def apply_session(conn: FakeSnowflakeConnection, time_zone: str, autocommit: bool | None) -> None:
+    """Bring a connection in line with its session's parameters (a statement may have changed them since)."""
+    if getattr(conn, "time_zone", None) != time_zone:
+        conn._duck_conn.execute(f"SET TimeZone = '{time_zone}'")  # a name `_parameters` checked
+        conn.time_zone = time_zone  # type: ignore[attr-defined]
+    if autocommit is not None and conn._autocommit != autocommit:
+        conn.autocommit(autocommit)
 
 
 def interrupt(conn: FakeSnowflakeConnection) -> None:
@@ -377,10 +395,29 @@ def _timestamp_struct(col: pa.Array, with_tz: bool) -> pa.Array:
     arrays = [epoch, fraction]
     fields = [pa.field("epoch", pa.int64(), nullable=False), pa.field("fraction", pa.int32(), nullable=False)]
     if with_tz:
-        arrays.append(pa.repeat(pa.scalar(1440, pa.int32()), len(col)))
+        arrays.append(_offsets(col))
         fields.append(pa.field("timezone", pa.int32(), nullable=False))
     mask = pc.is_null(col) if col.null_count else None
     return pa.StructArray.from_arrays(arrays, fields=fields, mask=mask)
+
+
+def _offsets(col: pa.Array) -> pa.Array:
+    """Each value's UTC offset in its column's time zone (DuckDB's session TimeZone), in minutes + 1440."""
+    zone = col.type.tz
+    if zone in (None, "UTC", "Etc/UTC", "+00:00"):
+        return pa.repeat(pa.scalar(1440, pa.int32()), len(col))
+    utc = pc.fill_null(col.cast(pa.timestamp("us", tz=zone)).cast(pa.int64()), 0)
+    local = pc.fill_null(pc.local_timestamp(col.cast(pa.timestamp("us", tz=zone))).cast(pa.int64()), 0)
+    return pc.add(pc.divide(pc.subtract(local, utc), 60_000_000), 1440).cast(pa.int32())
+
+
+def _narrowed(col: pa.Array) -> pa.Array:
+    """A NUMBER(p, 0) column as Snowflake sends it: int64 when every value fits (the driver makes Python ints and
+    pandas int64 of it), else the 128-bit decimal."""
+    try:
+        return col.cast(pa.int64())  # a safe cast: a value out of range raises
+    except pa.ArrowInvalid:
+        return col
 
 
 def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
@@ -391,6 +428,8 @@ def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
         return pc.multiply(col.cast(pa.time64("us")).cast(pa.int64()), 1000)
     if pa.types.is_null(t):
         return col.cast(pa.string())
+    if pa.types.is_decimal(t) and t.scale == 0:
+        return _narrowed(col)
     if pa.types.is_unsigned_integer(t) or (pa.types.is_integer(t) and t != pa.int64() and sf_type == "fixed"):
         return col.cast(pa.int64())
     if pa.types.is_floating(t) and t != pa.float64():
@@ -418,6 +457,46 @@ def to_snowflake_arrow(table: pa.Table, rowtype: list[dict[str, Any]]) -> pa.Tab
         for f, a, r in zip(table.schema, arrays, rowtype, strict=True)
     ]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def json_rowset(result: StatementResult) -> list[list[str | None]]:
+    """The result's rows as Snowflake's JSON result format sends them (every value a string, or null), for a
+    session whose QUERY_RESULT_FORMAT / PYTHON_CONNECTOR_QUERY_RESULT_FORMAT is JSON."""
+    if result.arrow is None:
+        return []
+    columns = [
+        _json_values(column.combine_chunks(), info)
+        for column, info in zip(result.arrow.columns, result.rowtype, strict=True)
+    ]
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _json_values(col: pa.Array, info: dict[str, Any]) -> list[str | None]:
+    sf_type = info["type"]
+    if sf_type.startswith("timestamp"):
+        return [None if v is None else _json_timestamp(v, info["scale"] or 0) for v in col.to_pylist()]
+    if sf_type == "time":
+        return [None if v is None else _json_seconds(v, info["scale"] or 0) for v in col.to_pylist()]
+    if sf_type == "date":
+        col = col.cast(pa.int32())
+    elif sf_type == "boolean":
+        return [None if v is None else ("1" if v else "0") for v in col.to_pylist()]
+    elif sf_type == "binary":
+        return [None if v is None else bytes(v).hex().upper() for v in col.to_pylist()]
+    return [None if v is None else str(v) for v in col.to_pylist()]
+
+
+def _json_seconds(nanos: int, scale: int) -> str:
+    sign, whole = ("-" if nanos < 0 else ""), abs(nanos)
+    seconds, fraction = divmod(whole, 1_000_000_000)
+    if scale <= 0:
+        return f"{sign}{seconds}"
+    return f"{sign}{seconds}.{fraction // 10 ** (9 - scale):0{scale}d}"
+
+
+def _json_timestamp(value: dict[str, int], scale: int) -> str:
+    text = _json_seconds(value["epoch"] * 1_000_000_000 + value["fraction"], scale)
+    return f"{text} {value['timezone']}" if "timezone" in value else text
 
 
 def result_from_arrow(table: pa.Table, rowtype: list[dict[str, Any]] | None = None) -> StatementResult:
@@ -592,7 +671,7 @@ def _execute_parsed(
     type_id = statement_type.statement_type_id(expr)
     cur = conn.cursor()
     if describe_only and (described := cur._describe_only(sql)) is not None:
-        rowtype = _rowtype(described)
+        rowtype = _named(_rowtype(described), output_names(expr))
         return StatementResult(
             rowtype=rowtype,
             statement_type_id=type_id,
@@ -612,10 +691,11 @@ def _execute_parsed(
         raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
     last_sql = str(cur._last_sql)
     describe = _describe_expression(last_sql)
-    rowtype = _rowtype(_describe(cur, describe))
+    names = output_names(expr)
+    rowtype = _named(_rowtype(_describe(cur, describe)), names)
     if key is not None and transformed is not None and _reusable(expr, transformed):
         has_placeholder = bool(transformed.find(exp.Placeholder))
-        PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe))
+        PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe, names))
     return _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
 
 
@@ -651,6 +731,8 @@ def _result(
     """What the statement fakesnow's cursor `cur` just ran produced, as a `StatementResult`."""
     table = cur._arrow_table
     db, sc = conn.database, conn.schema
+    if table is not None and table.num_columns == len(rowtype):
+        table = table.rename_columns([column["name"] for column in rowtype])
     if table is None:
         return StatementResult(rowtype, type_id, 0, 0, database=db, schema=sc)
     if type_id in statement_type.DML_TYPE_IDS:
@@ -665,6 +747,30 @@ def _result(
         )
     arrow = to_snowflake_arrow(table, rowtype)
     return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, arrow=arrow, database=db, schema=sc)
+
+
+def output_names(expr: exp.Expr) -> tuple[str | None, ...] | None:
+    """The names Snowflake gives a query's unaliased expressions: their text, upper case (`COUNT(*)`, `'B'`,
+    `A + 1`), one per output column (None where DuckDB's name is already Snowflake's: a column or an alias).
+    None when the columns cannot be matched to the projections (a `*`), or for anything but a query."""
+    select = expr
+    while isinstance(select, exp.SetOperation):
+        select = select.this
+    if not isinstance(select, exp.Select):
+        return None
+    names: list[str | None] = []
+    for item in select.expressions:
+        if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
+            return None
+        plain = isinstance(item, (exp.Alias, exp.Column)) and not isinstance(item.this, exp.Star)
+        names.append(None if plain else item.sql(dialect="snowflake").upper())
+    return tuple(names) if any(name is not None for name in names) else None
+
+
+def _named(rowtype: list[dict[str, Any]], names: tuple[str | None, ...] | None) -> list[dict[str, Any]]:
+    if names is None or len(names) != len(rowtype):
+        return rowtype
+    return [column if name is None else {**column, "name": name} for column, name in zip(rowtype, names, strict=True)]
 
 
 def _describe_expression(last_sql: str) -> exp.Expr:
@@ -694,6 +800,7 @@ class _Plan:
     has_placeholder: bool
     last_sql: str  # the DuckDB SQL fakesnow ran
     describe: exp.Expr  # its parse of DESCRIBE <last_sql>
+    names: tuple[str | None, ...] | None  # `output_names` of the statement
     #: The result's columns for an asynchronous query, by the binds' types and the catalog's generation (see
     #: `_plan_rowtype`).
     rowtypes: dict[tuple[int, tuple[Any, ...]], list[dict[str, Any]]] = dataclasses.field(
@@ -814,7 +921,8 @@ def _run_plan(
     # as fakesnow's `execute` passes server binds: a list (or dict), and none to SQL without placeholders
     values = params if params is None or isinstance(params, (list, dict)) else list(params)
     cur._execute(plan.transformed.copy(), values if plan.has_placeholder else None)
-    return _result(conn, cur, plan.type_id, _plan_rowtype(conn, cur, plan, params, generation), None, 0)
+    rowtype = _named(_plan_rowtype(conn, cur, plan, params, generation), plan.names)
+    return _result(conn, cur, plan.type_id, rowtype, None, 0)
 
 
 def _plan_rowtype(
@@ -894,7 +1002,7 @@ class Classified:
     """What a statement is, for the few kinds the emulator answers itself. `kind` is one of:
     "cancel" (arg: query id), "result_scan" (arg: query id or "" for LAST_QUERY_ID()), "history"
     (arg: function name, duckdb_sql: the query over a `query_history` relation, options: named arguments),
-    "set_tag" (arg: the tag, "" to unset), or "sql" (anything else, run by fakesnow)."""
+    "parameters" (statement: ALTER SESSION or SHOW PARAMETERS), or "sql" (anything else, run by fakesnow)."""
 
     kind: str
     arg: str = ""
@@ -906,9 +1014,11 @@ class Classified:
     #: "history": when the statement only picks columns (plain or renamed, or `*`) of the rows `query_ids`
     #: names, with no other condition, ordering or grouping: (column, output name) pairs ("*": all columns).
     projection: tuple[tuple[str, str], ...] | None = None
+    #: "parameters": the statement about session parameters
+    statement: _parameters.ParameterStatement | None = None
 
 
-_QUICK = re.compile(r"SYSTEM\$CANCEL_QUERY|RESULT_SCAN|QUERY_HISTORY|QUERY_TAG", re.IGNORECASE)
+_QUICK = re.compile(r"SYSTEM\$CANCEL_QUERY|RESULT_SCAN|QUERY_HISTORY|ALTER\s+SESSION|SHOW\s+PARAMETERS", re.IGNORECASE)
 
 
 def may_be_about_queries(sql: str) -> bool:
@@ -923,6 +1033,9 @@ def classify(sql: str) -> Classified:
 
 
 def _classify_uncached(sql: str) -> Classified:
+    parameters = _parameters.parse(sql)
+    if parameters is not None:
+        return Classified("parameters", statement=parameters)
     try:
         expr = sqlglot.parse_one(sql, read="snowflake")
     except sqlglot.errors.ParseError:
@@ -1020,15 +1133,6 @@ def _id_reference(value: exp.Expr, position: int, only_binds_here: bool) -> tupl
 
 
 def _classify(expr: exp.Expr) -> Classified | None:
-    if isinstance(expr, exp.Alter) and (expr.args.get("kind") or "").upper() == "SESSION":
-        for action in expr.args.get("actions") or []:
-            for item in action.expressions:
-                target = item.this
-                if isinstance(target, exp.EQ) and target.this.name.upper() == "QUERY_TAG":
-                    return Classified("set_tag", str(target.expression.this))
-                if isinstance(target, exp.Identifier) and target.name.upper() == "QUERY_TAG":
-                    return Classified("set_tag", "")
-        return None
     if not isinstance(expr, exp.Select):
         return None
     selects = expr.expressions

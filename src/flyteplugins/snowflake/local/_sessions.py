@@ -19,6 +19,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from ._parameters import SessionParameters
+
 SESSION_VALIDITY_S = 3600
 MASTER_VALIDITY_S = 14400
 
@@ -44,7 +46,7 @@ class Session:
     warehouse: str | None
     role: str | None
     conn: Any
-    query_tag: str = ""
+    parameters: SessionParameters = dataclasses.field(default_factory=SessionParameters)
     last_query_id: str | None = None
     previous_query_id: str | None = None
     closed: bool = False

@@ -1,0 +1,57 @@
+"""Result types and column names as Snowflake sends them: NUMBER(p,0) as int64 (128-bit beyond), expressions
+named by their text in upper case."""
+
+from __future__ import annotations
+
+import decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_number_with_scale_zero_arrives_as_int64(connect: Any) -> None:
+    cur = connect().cursor()
+    sql = "select 42::number(38, 0) as n, null::number(38, 0) as empty, 1.25::number(5, 2) as d"
+    table = cur.execute(sql).fetch_arrow_all()
+    assert table.schema.field("N").type == pa.int64()
+    assert table.schema.field("D").type == pa.decimal128(5, 2)
+    frame = cur.execute("select 42::number(38, 0) as n").fetch_pandas_all()
+    assert str(frame["N"].dtype) == "int64" and frame["N"][0] == 42
+    assert cur.execute(sql).fetchone() == (42, None, decimal.Decimal("1.25"))
+
+
+def test_number_beyond_int64_stays_exact(connect: Any) -> None:
+    cur = connect().cursor()
+    big = 12345678901234567890123
+    sql = f"select {big} as big, 7::number(38, 0) as small"
+    assert cur.execute(sql).fetchone() == (big, 7)
+    table = cur.execute(sql).fetch_arrow_all()
+    assert table.column("BIG").to_pylist() == [decimal.Decimal(big)]
+    assert table.schema.field("SMALL").type == pa.int64()
+
+
+def test_unaliased_expressions_are_named_as_snowflake_names_them(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("create or replace temporary table named (a int, x int)")
+    cur.execute("insert into named values (1, 2), (1, 3)")
+    cur.execute("select count(*), 'b', sum(x), a, a as renamed, max(x) + 1 from named group by a")
+    assert [column.name for column in cur.description] == ["COUNT(*)", "'B'", "SUM(X)", "A", "RENAMED", "MAX(X) + 1"]
+    assert cur.fetchall() == [(2, "b", 5, 1, 1, 4)]
+    frame = cur.execute("select count(*) from named").fetch_pandas_all()
+    assert list(frame.columns) == ["COUNT(*)"]
+
+
+def test_names_of_a_repeated_and_an_asynchronous_statement_match(connect: Any, wait_done: Any) -> None:
+    conn = connect()
+    cur = conn.cursor()
+    sql = "select 1 + 1, upper('x')"
+    first = [c.name for c in cur.execute(sql).description]
+    again = [c.name for c in cur.execute(sql).description]
+    cur.execute_async(sql)
+    wait_done(conn, cur.sfqid)
+    cur.get_results_from_sfqid(cur.sfqid)
+    cur.fetchall()
+    assert first == again == [c.name for c in cur.description] == ["1 + 1", "UPPER('X')"]

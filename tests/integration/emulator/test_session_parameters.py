@@ -1,0 +1,131 @@
+"""Session parameters: ALTER SESSION SET/UNSET, a login's session parameters and SHOW PARAMETERS each act, with
+Snowflake's defaults; an unknown or unsupported one is refused, never accepted and ignored."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from snowflake.connector.errors import DatabaseError, ProgrammingError
+
+pytestmark = pytest.mark.integration
+
+UTC = dt.timezone.utc
+# A wall-clock time read as TIMESTAMP_LTZ: its instant depends on the session's TIMEZONE.
+LTZ_OF_NOON = "select '2024-07-01 12:00:00'::timestamp_ntz::timestamp_ltz"
+
+
+def _parameter(cur: Any, name: str) -> tuple[str, str, str]:
+    rows = cur.execute(f"show parameters like '{name}' in session").fetchall()
+    assert len(rows) == 1, rows
+    key, value, default, level, _description, _kind = rows[0]
+    assert key == name
+    return value, default, level
+
+
+def test_time_zone_defaults_to_snowflake_s(connect: Any) -> None:
+    cur = connect().cursor()
+    assert _parameter(cur, "TIMEZONE") == ("America/Los_Angeles", "America/Los_Angeles", "")
+    (noon,) = cur.execute(LTZ_OF_NOON).fetchone()
+    assert noon.utcoffset() == dt.timedelta(hours=-7)  # Pacific daylight time
+    assert noon.astimezone(UTC) == dt.datetime(2024, 7, 1, 19, 0, tzinfo=UTC)
+
+
+def test_time_zone_at_login_and_by_alter_session_moves_conversions(connect: Any) -> None:
+    cur = connect(timezone="UTC").cursor()
+    assert cur.execute(LTZ_OF_NOON).fetchone()[0].astimezone(UTC) == dt.datetime(2024, 7, 1, 12, tzinfo=UTC)
+    cur.execute("alter session set timezone = 'Asia/Tokyo'")
+    assert _parameter(cur, "TIMEZONE") == ("Asia/Tokyo", "America/Los_Angeles", "SESSION")
+    (noon,) = cur.execute(LTZ_OF_NOON).fetchone()
+    assert noon.astimezone(UTC) == dt.datetime(2024, 7, 1, 3, tzinfo=UTC)
+    assert noon.utcoffset() == dt.timedelta(hours=9)
+    # LTZ -> NTZ is the wall clock in the session's zone
+    (wall,) = cur.execute("select '2024-07-01 00:00:00 +00:00'::timestamp_ltz::timestamp_ntz").fetchone()
+    assert wall == dt.datetime(2024, 7, 1, 9, 0)
+    cur.execute("alter session unset timezone")
+    assert _parameter(cur, "TIMEZONE") == ("America/Los_Angeles", "America/Los_Angeles", "")
+
+
+def test_time_zone_acts_on_asynchronous_queries(connect: Any, wait_done: Any) -> None:
+    conn = connect(session_parameters={"TIMEZONE": "Europe/Berlin"})
+    cur = conn.cursor()
+    cur.execute_async(LTZ_OF_NOON)
+    wait_done(conn, cur.sfqid)
+    cur.get_results_from_sfqid(cur.sfqid)
+    assert cur.fetchone()[0].astimezone(UTC) == dt.datetime(2024, 7, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("statement", "errno", "words"),
+    [
+        ("alter session set no_such_parameter = 1", 1006, "invalid parameter 'NO_SUCH_PARAMETER'"),
+        ("alter session unset no_such_parameter", 1006, "invalid parameter 'NO_SUCH_PARAMETER'"),
+        ("alter session set timezone = 'Nowhere/Land'", 1008, "invalid value [Nowhere/Land] for parameter"),
+        ("alter session set multi_statement_count = 'many'", 1008, "for parameter 'MULTI_STATEMENT_COUNT'"),
+        ("alter session set timestamp_type_mapping = 'TIMESTAMP_LTZ'", 2, "not emulated by the local Snowflake"),
+        ("alter session set", 1003, "syntax error"),
+    ],
+)
+def test_an_unknown_or_unsupported_parameter_is_refused(connect: Any, statement: str, errno: int, words: str) -> None:
+    cur = connect().cursor()
+    with pytest.raises(ProgrammingError) as raised:
+        cur.execute(statement)
+    assert raised.value.errno == errno
+    assert words in raised.value.msg
+
+
+def test_an_unknown_login_parameter_is_refused(connect: Any) -> None:
+    with pytest.raises(DatabaseError, match="invalid parameter 'NO_SUCH_PARAMETER'"):
+        connect(session_parameters={"NO_SUCH_PARAMETER": 1})
+
+
+def test_multi_statement_count_from_login_and_session(connect: Any) -> None:
+    cur = connect(session_parameters={"MULTI_STATEMENT_COUNT": 0}).cursor()
+    cur.execute("select 1; select 2")
+    assert cur.nextset() is cur and cur.fetchall() == [(2,)]
+    cur.execute("alter session set multi_statement_count = 3")
+    with pytest.raises(ProgrammingError, match="Actual statement count 2 did not match the desired statement count 3"):
+        cur.execute("select 1; select 2")
+    plain = connect().cursor()
+    with pytest.raises(ProgrammingError, match="desired statement count 1"):
+        plain.execute("select 1; select 2")
+
+
+def test_alter_session_in_a_multi_statement_request_reaches_the_driver(connect: Any) -> None:
+    conn = connect(session_parameters={"MULTI_STATEMENT_COUNT": 0})
+    conn.cursor().execute("select 1; alter session set json_indent = 4; alter session set timezone = 'UTC'")
+    assert conn.converter.get_parameter("JSON_INDENT") == "4"
+    assert conn.converter.get_parameter("TIMEZONE") == "UTC"
+
+
+def test_statement_timeout_cancels_a_long_statement(sf: Any, connect: Any) -> None:
+    sf.configure(min_query_ms=5000)
+    cur = connect().cursor()
+    cur.execute("alter session set statement_timeout_in_seconds = 1")
+    with pytest.raises(ProgrammingError) as raised:
+        cur.execute("select 1")
+    assert raised.value.errno == 630
+    assert "timeout of 1 second(s)" in raised.value.msg
+    with pytest.raises(ProgrammingError) as per_statement:
+        connect().cursor().execute("select 2", _statement_params={"STATEMENT_TIMEOUT_IN_SECONDS": 1})
+    assert per_statement.value.errno == 630
+
+
+ROW_OF_EACH_TYPE = (
+    "select 7::number(10, 0), 1.25::number(5, 2), 2.5::float, 'text', true, null, '2024-01-02'::date, "
+    "'12:34:56.789'::time, '1960-01-01 00:00:00.5'::timestamp_ntz, '2024-07-01 12:00:00'::timestamp_ltz, "
+    "'2024-07-01 12:00:00'::timestamp_tz, x'0aff'::binary"
+)
+
+
+@pytest.mark.parametrize("parameter", ["python_connector_query_result_format", "query_result_format"])
+def test_json_results_hold_the_same_values_as_arrow(connect: Any, parameter: str) -> None:
+    cur = connect().cursor()
+    arrow = cur.execute(ROW_OF_EACH_TYPE).fetchall()
+    cur.execute(f"alter session set {parameter} = 'JSON'")
+    cur.execute(ROW_OF_EACH_TYPE)
+    assert cur._query_result_format == "json"
+    assert cur.fetchall() == arrow
+    cur.execute("alter session set query_result_format = 'ARROW_FORCE'")
+    assert cur.execute("select 1").fetchall() == [(1,)] and cur._query_result_format == "arrow"
