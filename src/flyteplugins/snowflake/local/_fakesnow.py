@@ -681,6 +681,7 @@ def _execute_parsed(
             database=conn.database,
             schema=conn.schema,
         )
+    _track_transaction(conn, expr)
     batch_rowcount = 0
     if batch is None:
         cur.execute(sql, binding_params=params, server=True)
@@ -697,6 +698,15 @@ def _execute_parsed(
         has_placeholder = bool(transformed.find(exp.Placeholder))
         PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe, names))
     return _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
+
+
+def _track_transaction(conn: FakeSnowflakeConnection, expr: exp.Expr) -> None:
+    """An explicit BEGIN / COMMIT / ROLLBACK: whether the session is in a transaction, with autocommit too
+    (fakesnow keeps count only without autocommit; an array binding needs to know, see `_execute_rows`)."""
+    if isinstance(expr, exp.Transaction):
+        conn._in_transaction = True
+    elif isinstance(expr, (exp.Commit, exp.Rollback)):
+        conn._in_transaction = False
 
 
 def _execute_rows(conn: FakeSnowflakeConnection, cur: Any, sql: str, batch: list[tuple[Any, ...]]) -> int:
