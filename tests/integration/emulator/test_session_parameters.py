@@ -129,3 +129,12 @@ def test_json_results_hold_the_same_values_as_arrow(connect: Any, parameter: str
     assert cur.fetchall() == arrow
     cur.execute("alter session set query_result_format = 'ARROW_FORCE'")
     assert cur.execute("select 1").fetchall() == [(1,)] and cur._query_result_format == "arrow"
+
+
+def test_a_large_json_result_comes_in_chunks(sf: Any, connect: Any) -> None:
+    sf.configure(result_chunk_rows=300)
+    cur = connect(session_parameters={"PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": "JSON"}).cursor()
+    cur.execute("select seq4() as n, 'row ' || seq4() as s from table(generator(rowcount => 1000))")
+    assert cur._query_result_format == "json"
+    assert [batch.rowcount for batch in cur.get_result_batches()] == [300, 300, 300, 100]
+    assert cur.fetchall() == [(n, f"row {n}") for n in range(1000)]

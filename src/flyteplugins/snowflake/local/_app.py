@@ -290,6 +290,9 @@ def build_app(state: State) -> ASGIApp:
         if result is None:  # evicted (TTL, count or byte cap): its files are gone
             return _storage_error(404, "NoSuchKey", "The specified key does not exist.")
         offset, rows = request.path_params["offset"], request.path_params["rows"]
+        if request.url.path.rpartition("/")[2].startswith("json_"):
+            text = await asyncio.to_thread(_json_chunk, result, offset, rows)
+            return Response(text.encode(), media_type="application/json")
         body = await asyncio.to_thread(result.ipc, offset, rows)
         return Response(body, media_type="application/octet-stream")
 
@@ -356,6 +359,7 @@ def build_app(state: State) -> ASGIApp:
         Route(f"{_STATUS_CHECK_PREFIX}{{query_id}}", status_check, methods=["GET"]),
         Route("/telemetry/send", wire(telemetry), methods=["POST"]),
         Route(f"{CHUNK_PREFIX}/{{query_id}}/{{key}}/data_{{offset:int}}_{{rows:int}}", result_chunk, methods=["GET"]),
+        Route(f"{CHUNK_PREFIX}/{{query_id}}/{{key}}/json_{{offset:int}}_{{rows:int}}", result_chunk, methods=["GET"]),
         *_admin_routes(state),
     ]
 
@@ -399,34 +403,19 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
     }
     if result.json_rowset is not None:
         data.update(queryResultFormat="json", rowset=result.json_rowset)
-    elif record.session.parameters.json_results:
-        data.update(queryResultFormat="json", rowset=fs.json_rowset(result))
     else:
         # Snowflake's way for large results: the first part inline, the rest as chunks downloaded by URL (the
         # driver fetches a few ahead while the caller reads), so neither side holds the whole result encoded.
         size = chunk_rows(result, knobs)
-        inline = result.ipc(0, size)
-        data.update(queryResultFormat="arrow", rowsetBase64=base64.b64encode(inline).decode())
-        del inline
+        as_json = record.session.parameters.json_results
+        if as_json:
+            data.update(queryResultFormat="json", rowset=fs.json_rowset(result, 0, size))
+        else:
+            inline = result.ipc(0, size)
+            data.update(queryResultFormat="arrow", rowsetBase64=base64.b64encode(inline).decode())
+            del inline
         if result.total > size:
-            prefix = f"{base_url.rstrip('/')}{CHUNK_PREFIX}/{record.query_id}/{record.chunk_key}"
-            chunks = []
-            for offset in range(size, result.total, size):
-                rows = min(size, result.total - offset)
-                nbytes = result.ipc_size(offset, rows)
-                chunks.append(
-                    {
-                        "url": f"{prefix}/data_{offset}_{rows}",
-                        "rowCount": rows,
-                        "uncompressedSize": nbytes,
-                        "compressedSize": nbytes,
-                    }
-                )
-            data.update(
-                chunks=chunks,
-                qrmk=record.chunk_key,
-                chunkHeaders={_SSE_C_ALGORITHM: "AES256", _SSE_C_KEY: record.chunk_key},
-            )
+            data.update(_chunks(record, result, size, base_url, "json" if as_json else "data"))
     if result.result_ids:
         data["resultIds"] = ",".join(result.result_ids)
         data["resultTypes"] = ",".join("4096" for _ in result.result_ids)
@@ -434,6 +423,35 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
         data["numberOfBinds"] = record.sql.count("?")
         data["arrayBindSupported"] = result.statement_type_id == 0x3100
     return data
+
+
+def _chunks(record: QueryRecord, result: fs.StatementResult, size: int, base_url: str, kind: str) -> dict[str, Any]:
+    """The chunk list of a result's rows after the first `size`, served at `kind`_<offset>_<rows>."""
+    prefix = f"{base_url.rstrip('/')}{CHUNK_PREFIX}/{record.query_id}/{record.chunk_key}"
+    chunks = []
+    for offset in range(size, result.total, size):
+        rows = min(size, result.total - offset)
+        # a JSON chunk's size is announced as its Arrow size: encoding it twice to count would cost more than
+        # the driver's use of the figure (a memory estimate) is worth
+        nbytes = result.ipc_size(offset, rows)
+        chunks.append(
+            {
+                "url": f"{prefix}/{kind}_{offset}_{rows}",
+                "rowCount": rows,
+                "uncompressedSize": nbytes,
+                "compressedSize": nbytes,
+            }
+        )
+    return {
+        "chunks": chunks,
+        "qrmk": record.chunk_key,
+        "chunkHeaders": {_SSE_C_ALGORITHM: "AES256", _SSE_C_KEY: record.chunk_key},
+    }
+
+
+def _json_chunk(result: fs.StatementResult, offset: int, rows: int) -> str:
+    """A JSON result chunk as Snowflake stores it: the rows' arrays joined by commas, without brackets."""
+    return ",".join(json.dumps(row, ensure_ascii=False) for row in fs.json_rowset(result, offset, rows))
 
 
 class _StatusChecks:

@@ -459,14 +459,14 @@ def to_snowflake_arrow(table: pa.Table, rowtype: list[dict[str, Any]]) -> pa.Tab
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def json_rowset(result: StatementResult) -> list[list[str | None]]:
-    """The result's rows as Snowflake's JSON result format sends them (every value a string, or null), for a
-    session whose QUERY_RESULT_FORMAT / PYTHON_CONNECTOR_QUERY_RESULT_FORMAT is JSON."""
+def json_rowset(result: StatementResult, offset: int = 0, rows: int | None = None) -> list[list[str | None]]:
+    """Rows `offset`..`offset + rows` of the result as Snowflake's JSON result format sends them (every value a
+    string, or null), for a session whose QUERY_RESULT_FORMAT / PYTHON_CONNECTOR_QUERY_RESULT_FORMAT is JSON."""
     if result.arrow is None:
         return []
+    part = result.arrow.slice(offset, rows)
     columns = [
-        _json_values(column.combine_chunks(), info)
-        for column, info in zip(result.arrow.columns, result.rowtype, strict=True)
+        _json_values(column.combine_chunks(), info) for column, info in zip(part.columns, result.rowtype, strict=True)
     ]
     return [list(row) for row in zip(*columns, strict=True)]
 
