@@ -138,3 +138,12 @@ def test_a_large_json_result_comes_in_chunks(sf: Any, connect: Any) -> None:
     assert cur._query_result_format == "json"
     assert [batch.rowcount for batch in cur.get_result_batches()] == [300, 300, 300, 100]
     assert cur.fetchall() == [(n, f"row {n}") for n in range(1000)]
+
+
+def test_use_with_a_qualified_name_sets_the_schema(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("create schema if not exists use_target")
+    cur.execute("use flyte.use_target")  # no DATABASE/SCHEMA keyword: a qualified name is a schema
+    assert cur.execute("select current_database(), current_schema()").fetchone() == ("FLYTE", "USE_TARGET")
+    cur.execute("create or replace table here (n int)")
+    assert cur.execute("select count(*) from flyte.use_target.here").fetchone() == (0,)

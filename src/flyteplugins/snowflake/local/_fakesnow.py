@@ -651,12 +651,22 @@ def _execute(
     if plan is not None:
         return _run_plan(conn, plan, params)
     expr = parse_one(sql)
+    if isinstance(expr, exp.Use) and expr.args.get("kind") is None:
+        sql = _use_with_kind(expr)
     query = isinstance(expr, (exp.Select, exp.SetOperation))
     try:
         return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
     finally:
         if not query:
             CATALOG.changed()  # it may have created, altered or dropped what later queries read
+
+
+def _use_with_kind(expr: exp.Use) -> str:
+    """`USE db.schema` is USE SCHEMA and `USE db` USE DATABASE, as in Snowflake (fakesnow needs the kind)."""
+    target = expr.this
+    kind = "SCHEMA" if isinstance(target, exp.Table) and target.args.get("db") else "DATABASE"
+    expr.set("kind", exp.Var(this=kind))
+    return str(expr.sql(dialect="snowflake"))
 
 
 def _execute_parsed(
