@@ -50,6 +50,8 @@ def row(**changes: object) -> tuple[object, ...]:
         "ROWS_PRODUCED": 42,
         "BYTES_SCANNED": 3 * 1024 * 1024,
         "WAREHOUSE_NAME": "WH",
+        "WAREHOUSE_SIZE": "Medium",
+        "WAREHOUSE_TYPE": "STANDARD",
     }
     values.update(changes)
     return tuple(values[c] for c in _observe.HISTORY_COLUMNS)
@@ -155,6 +157,11 @@ def test_metrics_are_one_point_prometheus_matrices_in_the_units_of_their_names()
     assert results["snowflake_query_compilation_seconds"]["result"][0]["values"][0][1] == "0.1"
     assert results["snowflake_query_bytes_scanned"]["result"][0]["values"][0][1] == str(3 * 1024 * 1024)
     assert results["snowflake_query_rows_produced"]["result"][0]["metric"]["status"] == "SUCCESS"
+    # 2.9 s on a Medium warehouse (4 credits an hour)
+    assert results["snowflake_query_credits_estimate"]["result"][0]["values"][0][1] == "0.003222"
+    # no warehouse size (a query that needed no warehouse): no estimate rather than a made-up one
+    no_size = _observe.metrics_response(meta(), Observation(HistoryRecord.from_row(row(WAREHOUSE_SIZE=None))))
+    assert "snowflake_query_credits_estimate" not in {r.metric for r in no_size.results}
     empty = _observe.metrics_response(meta(), Observation(None, reason="why")).results
     assert [r.metric for r in empty] == [_observe.UNAVAILABLE_METRIC]
     assert json_format.MessageToDict(empty[0].data) == {"resultType": "matrix", "result": [], "reason": "why"}
@@ -170,6 +177,7 @@ def test_custom_info_figures() -> None:
             "execution_ms": 2900,
             "rows_produced": 42,
             "bytes_scanned": 3 * 1024 * 1024,
+            "credits_estimate": round(2900 / 3_600_000 * 4, 9),
         }
     }
     assert _observe.custom_info_figures(Observation(None, reason="r")) == {"query_history_unavailable": "r"}

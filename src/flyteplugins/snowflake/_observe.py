@@ -22,7 +22,7 @@ from flyteidl2.core.metrics_pb2 import ExecutionMetricResult
 from flyteidl2.logs.dataplane.payload_pb2 import LogLine, LogLineOriginator
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from . import _client
+from . import _client, _credits
 from ._auth import Credentials
 from ._links import AccountIdentifier
 from .config import SnowflakeConfig
@@ -68,6 +68,8 @@ HISTORY_COLUMNS = (
     "ROWS_PRODUCED",
     "BYTES_SCANNED",
     "WAREHOUSE_NAME",
+    "WAREHOUSE_SIZE",
+    "WAREHOUSE_TYPE",
 )
 
 # The table functions answer for the last 7 days only and fail outright for a range reaching further back.
@@ -150,6 +152,8 @@ class HistoryRecord:
     rows_produced: int
     bytes_scanned: int
     warehouse: str | None
+    warehouse_size: str | None = None
+    warehouse_type: str | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> HistoryRecord:
@@ -173,6 +177,8 @@ class HistoryRecord:
             rows_produced=_int(values["ROWS_PRODUCED"]),
             bytes_scanned=_int(values["BYTES_SCANNED"]),
             warehouse=_text(values["WAREHOUSE_NAME"]),
+            warehouse_size=_text(values["WAREHOUSE_SIZE"]),
+            warehouse_type=_text(values["WAREHOUSE_TYPE"]),
         )
 
     @property
@@ -189,9 +195,13 @@ class HistoryRecord:
         # Snowflake's history has no ABORTED status: a cancelled query is FAILED_WITH_ERROR with code 604.
         return self.error_code is not None and self.error_code.lstrip("0") == _CANCELLED_CODE.lstrip("0")
 
-    def figures(self) -> dict[str, int]:
-        """The numbers operators ask for, keyed by name with their unit."""
-        return {
+    def figures(self) -> dict[str, float]:
+        """The numbers operators ask for, keyed by name with their unit.
+
+        `credits_estimate` (when the warehouse's size is known) is execution time x the warehouse's credits per
+        hour: an estimate, see `_credits`.
+        """
+        figures: dict[str, float] = {
             "elapsed_ms": self.total_elapsed_ms,
             "queued_ms": self.queued_ms,
             "compilation_ms": self.compilation_ms,
@@ -199,6 +209,10 @@ class HistoryRecord:
             "rows_produced": self.rows_produced,
             "bytes_scanned": self.bytes_scanned,
         }
+        credits = _credits.estimate(self.execution_ms, self.warehouse_size, self.warehouse_type)
+        if credits is not None:
+            figures["credits_estimate"] = credits
+        return figures
 
 
 def _text(value: Any) -> str | None:
@@ -346,6 +360,7 @@ METRICS = {
     "snowflake_query_execution_seconds": ("execution_ms", 0.001),
     "snowflake_query_rows_produced": ("rows_produced", 1.0),
     "snowflake_query_bytes_scanned": ("bytes_scanned", 1.0),
+    "snowflake_query_credits_estimate": ("credits_estimate", 1.0),
 }
 UNAVAILABLE_METRIC = "snowflake_query_metrics_unavailable"
 
@@ -365,6 +380,8 @@ def metrics_response(meta: SnowflakeJobMetadata, observation: Observation) -> Ge
     figures = record.figures()
     results = []
     for name, (key, scale) in METRICS.items():
+        if key not in figures:  # no credits estimate without the warehouse's size
+            continue
         value = figures[key] * scale
         series = {"metric": labels, "values": [[at, _number(value)]]}
         results.append(ExecutionMetricResult(metric=name, data=_struct({"resultType": "matrix", "result": [series]})))

@@ -294,6 +294,9 @@ class _Progress:
         candidates = (info.get("rows"), history.get("rows_produced"), info.get("rows_produced"))
         rows = next((n for n in candidates if isinstance(n, (int, float))), None)
         counted = f", {int(rows)} rows" if rows is not None else ""
+        credits = history.get("credits_estimate")
+        if isinstance(credits, (int, float)):
+            counted += f", ~{credits:.6f} credits (estimate)"
         logger.info("%s: query %s finished in %.2fs%s", self.name, self.query_id, elapsed, counted)
 
     def failed(self, message: str) -> None:
@@ -374,7 +377,9 @@ async def follow(
     progress = progress or _Progress("snowflake")
     while True:
         # This loop is the only one asking: wait for the result to be saved rather than poll for it.
-        resource: Resource = await connector.get(resource_meta=meta, query_history=False, finish_wait=None, **secrets)
+        # The closing line's figures (rows, credits) come from the query history: read only when it is shown.
+        figures = logger.isEnabledFor(logging.INFO)
+        resource: Resource = await connector.get(resource_meta=meta, query_history=figures, finish_wait=None, **secrets)
         links = progress.update(resource)
         if links and on_links is not None:
             on_links(links)

@@ -71,11 +71,23 @@ def warehouse_size(text: str) -> str:
     return _SIZE_ALIASES[key]
 
 
+WAREHOUSE_TYPES = ("STANDARD", "SNOWPARK-OPTIMIZED")
+
+
 @dataclasses.dataclass(frozen=True)
 class Warehouse:
     name: str
     size: str = "X-Small"
+    type: str = "STANDARD"
     created: float = dataclasses.field(default_factory=time.time)
+
+
+def warehouse_type(text: str) -> str:
+    """Snowflake's spelling of a warehouse type (`snowpark-optimized` -> `SNOWPARK-OPTIMIZED`)."""
+    found = text.strip().strip("'\"").upper().replace("_", "-")
+    if found not in WAREHOUSE_TYPES:
+        raise ValueError(f"unknown warehouse type {text!r}: one of {', '.join(WAREHOUSE_TYPES)}")
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,13 +125,14 @@ class Directory:
 
     # -- warehouses ----------------------------------------------------------------------------------------------
 
-    def add_warehouse(self, name: str, size: str = "X-Small", *, replace: bool = True) -> bool:
+    def add_warehouse(self, name: str, size: str = "X-Small", kind: str = "STANDARD", *, replace: bool = True) -> bool:
         """Create a warehouse; False when it exists and `replace` is false (CREATE ... IF NOT EXISTS)."""
         name = name.upper()
+        made = Warehouse(name, warehouse_size(size), warehouse_type(kind))
         with self._lock:
             if name in self._warehouses and not replace:
                 return False
-            self._warehouses[name] = Warehouse(name, warehouse_size(size))
+            self._warehouses[name] = made
             return True
 
     def drop_warehouse(self, name: str) -> bool:

@@ -614,7 +614,7 @@ def _admin_routes(state: State) -> list[Route]:
     async def warehouses(request: Request) -> Any:
         body = await _json_body(request, state)
         name = str(body["name"])
-        state.directory.add_warehouse(name, str(body.get("size") or "X-Small"))
+        state.directory.add_warehouse(name, str(body.get("size") or "X-Small"), str(body.get("type") or "STANDARD"))
         return {"name": name.upper()}
 
     async def queries(request: Request) -> Any:

@@ -88,6 +88,9 @@ class QueryRecord:
     timeout_s: int = TIMEOUT_DEFAULT_S
     timed_out: bool = False
     parent_id: str | None = None
+    #: the warehouse's size and type when the query was submitted (history's WAREHOUSE_SIZE / WAREHOUSE_TYPE)
+    warehouse_size: str | None = None
+    warehouse_type: str | None = None
     status: str = "NO_DATA"
     submitted: float = dataclasses.field(default_factory=time.time)
     started: float | None = None
@@ -133,7 +136,8 @@ class QueryRecord:
             "USER_NAME": self.session.user,
             "ROLE_NAME": self.session.role,
             "WAREHOUSE_NAME": self.session.warehouse,
-            "WAREHOUSE_SIZE": "X-Small" if self.session.warehouse else None,
+            "WAREHOUSE_SIZE": self.warehouse_size,
+            "WAREHOUSE_TYPE": self.warehouse_type,
             "QUERY_TAG": self.tag,
             # Snowflake's history has no ABORTED status: a cancelled query is FAILED_WITH_ERROR, code 604.
             "EXECUTION_STATUS": "FAILED_WITH_ERROR" if self.status == "ABORTED" else _history_status(self.status),
@@ -367,6 +371,9 @@ class Engine:
             parent_id=parent,
             text_bytes=sys.getsizeof(sql) + sys.getsizeof(tag),
         )
+        warehouse = self._objects.directory.warehouse(session.warehouse)
+        if warehouse is not None:
+            record.warehouse_size, record.warehouse_type = warehouse.size, warehouse.type
         with self._lock:
             self._records[record.query_id] = record
             self._history_bytes += record.text_bytes
@@ -815,6 +822,7 @@ HISTORY_SCHEMA = pa.schema(
         ("ROLE_NAME", pa.string()),
         ("WAREHOUSE_NAME", pa.string()),
         ("WAREHOUSE_SIZE", pa.string()),
+        ("WAREHOUSE_TYPE", pa.string()),
         ("QUERY_TAG", pa.string()),
         ("EXECUTION_STATUS", pa.string()),
         ("ERROR_CODE", pa.string()),

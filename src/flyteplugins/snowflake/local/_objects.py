@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from . import _explain
 from . import _fakesnow as fs
-from ._access import AccessError, Directory, does_not_exist, needs_warehouse, no_warehouse, warehouse_size
+from ._access import AccessError, Directory, does_not_exist, needs_warehouse, no_warehouse
 from ._sessions import Session
 
 _NAME = r"(\"[^\"]+\"|[A-Za-z_][\w$]*)"
@@ -22,6 +22,7 @@ _CREATE = re.compile(
     rf"\s*CREATE\s+(OR\s+REPLACE\s+)?WAREHOUSE\s+(IF\s+NOT\s+EXISTS\s+)?{_NAME}(.*)$", re.IGNORECASE | re.DOTALL
 )
 _SIZE = re.compile(r"WAREHOUSE_SIZE\s*=\s*('?[\w-]+'?)", re.IGNORECASE)
+_TYPE = re.compile(r"WAREHOUSE_TYPE\s*=\s*('?[\w-]+'?)", re.IGNORECASE)
 _DROP = re.compile(rf"\s*DROP\s+WAREHOUSE\s+(IF\s+EXISTS\s+)?{_NAME}\s*;?\s*$", re.IGNORECASE)
 _USE_WAREHOUSE = re.compile(rf"\s*USE\s+WAREHOUSE\s+{_NAME}\s*;?\s*$", re.IGNORECASE)
 _USE_ROLE = re.compile(rf"\s*USE\s+ROLE\s+{_NAME}\s*;?\s*$", re.IGNORECASE)
@@ -92,15 +93,16 @@ class Objects:
 
     def _create(self, session: Session, match: re.Match[str]) -> fs.StatementResult:
         _, if_not_exists, name, rest = match.groups()
-        size = _SIZE.search(rest or "")
+        size, kind = _SIZE.search(rest or ""), _TYPE.search(rest or "")
         try:
             made = self.directory.add_warehouse(
-                _unquote(name), warehouse_size(size.group(1)) if size else "X-Small", replace=not if_not_exists
+                _unquote(name),
+                size.group(1) if size else "X-Small",
+                kind.group(1) if kind else "STANDARD",
+                replace=not if_not_exists,
             )
         except ValueError as exc:
-            raise AccessError(
-                1008, "22023", f"SQL compilation error:\ninvalid value for WAREHOUSE_SIZE: {exc}"
-            ) from None
+            raise AccessError(1008, "22023", f"SQL compilation error:\ninvalid property value: {exc}") from None
         if made and self.directory.usable_warehouse(session.role, _unquote(name)):
             session.warehouse = _unquote(name)  # Snowflake: a new warehouse becomes the session's current one
         if not made:
@@ -145,7 +147,7 @@ class Objects:
             {
                 "name": pa.array([w.name for w in warehouses], pa.string()),
                 "state": pa.array(["STARTED"] * len(warehouses), pa.string()),
-                "type": pa.array(["STANDARD"] * len(warehouses), pa.string()),
+                "type": pa.array([w.type for w in warehouses], pa.string()),
                 "size": pa.array([w.size for w in warehouses], pa.string()),
                 "min_cluster_count": pa.array([1] * len(warehouses), pa.int64()),
                 "max_cluster_count": pa.array([1] * len(warehouses), pa.int64()),

@@ -73,6 +73,8 @@ class QueryHistoryEntry:
     session_id: int
     user_name: str
     warehouse_name: str | None
+    warehouse_size: str | None = None
+    warehouse_type: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> QueryHistoryEntry:
@@ -92,6 +94,8 @@ class QueryHistoryEntry:
             session_id=row["SESSION_ID"],
             user_name=row["USER_NAME"],
             warehouse_name=row["WAREHOUSE_NAME"],
+            warehouse_size=row.get("WAREHOUSE_SIZE"),
+            warehouse_type=row.get("WAREHOUSE_TYPE"),
         )
 
 
@@ -372,10 +376,10 @@ class LocalSnowflake:
         self.dirty = True
         self._admin("POST", "roles", {"name": name, "warehouses": warehouses, "databases": databases})
 
-    def add_warehouse(self, name: str, size: str = "X-Small") -> None:
-        """Create a warehouse (as `CREATE OR REPLACE WAREHOUSE name WAREHOUSE_SIZE = size` does)."""
+    def add_warehouse(self, name: str, size: str = "X-Small", kind: str = "STANDARD") -> None:
+        """Create a warehouse, as `CREATE OR REPLACE WAREHOUSE name WAREHOUSE_SIZE = size WAREHOUSE_TYPE = kind`."""
         self.dirty = True
-        self._admin("POST", "warehouses", {"name": name, "size": size})
+        self._admin("POST", "warehouses", {"name": name, "size": size, "type": kind})
 
     def query_history(self, query_id: str | None = None) -> list[QueryHistoryEntry]:
         """Every recorded query (or the one with `query_id`), oldest first."""
