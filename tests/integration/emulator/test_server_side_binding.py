@@ -60,6 +60,23 @@ def test_executemany_inserts_with_one_array_bind(sf: Any, connect: Any) -> None:
     assert back == rows
 
 
+def test_an_array_bind_writes_all_its_rows_or_none(connect: Any) -> None:
+    cur = connect(paramstyle="qmark").cursor()
+    cur.execute("create or replace table all_or_none (id int not null)")
+    with pytest.raises(Exception, match="NULL"):
+        cur.executemany("insert into all_or_none values (?)", [(1,), (None,), (3,)])
+    assert cur.execute("select count(*) from all_or_none").fetchone() == (0,)
+    # inside an explicit transaction the rows join it, and its ROLLBACK takes them back
+    cur.execute("begin")
+    cur.executemany("insert into all_or_none values (?)", [(4,), (5,)])
+    cur.execute("rollback")
+    assert cur.execute("select count(*) from all_or_none").fetchone() == (0,)
+    cur.execute("begin")
+    cur.executemany("insert into all_or_none values (?)", [(6,), (7,)])
+    cur.execute("commit")
+    assert cur.execute("select id from all_or_none order by id").fetchall() == [(6,), (7,)]
+
+
 def test_nulls_of_every_type_come_back_as_null(connect: Any) -> None:
     cur = connect().cursor()
     types = [
