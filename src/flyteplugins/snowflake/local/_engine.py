@@ -25,6 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .._credits import credits_per_hour as _credits_per_hour
 from . import _fakesnow as fs
 from ._access import AccessError, Directory
 from ._knobs import Knobs
@@ -155,6 +156,25 @@ class QueryRecord:
             "QUEUED_OVERLOAD_TIME": self._waited("QUEUED_OVERLOAD_TIME"),
             "TRANSACTION_BLOCKED_TIME": self._waited("TRANSACTION_BLOCKED_TIME"),
             "IS_CLIENT_GENERATED_STATEMENT": False,
+        }
+
+    def attribution_row(self) -> dict[str, Any]:
+        """This query's row of QUERY_ATTRIBUTION_HISTORY: its execution time at its warehouse's rate (alone on
+        its warehouse, as the emulator runs it; Snowflake splits a warehouse's credits among concurrent queries)."""
+        execution_ms = self.history_row()["EXECUTION_TIME"]
+        rate = _credits_per_hour(self.warehouse_size, self.warehouse_type)
+        root = self.parent_id or self.query_id
+        return {
+            "QUERY_ID": self.query_id,
+            "PARENT_QUERY_ID": self.parent_id,
+            "ROOT_QUERY_ID": root,
+            "WAREHOUSE_NAME": self.session.warehouse,
+            "QUERY_TAG": self.tag,
+            "USER_NAME": self.session.user,
+            "START_TIME": _ts(self.submitted),
+            "END_TIME": _ts(self.ended) if self.ended else None,
+            "CREDITS_ATTRIBUTED_COMPUTE": execution_ms / 3_600_000 * (rate or 0.0),
+            "CREDITS_USED_QUERY_ACCELERATION": 0.0,
         }
 
     def _waited(self, column: str) -> int:
@@ -579,6 +599,8 @@ class Engine:
             return self._answer_result_scan(classified.arg, session)
         if classified.kind == "history":
             return self._answer_history(classified, session, record.params)
+        if classified.kind == "attribution":
+            return self._answer_attribution(classified, session, record.params)
         if classified.kind == "parameters" and classified.statement is not None:
             return _answer_parameters(session, classified.statement)
         if session.closed:
@@ -730,6 +752,26 @@ class Engine:
             out = fs.run_on_table(classified.duckdb_sql, "QUERY_HISTORY", table, params)
         return fs.result_from_arrow(out)
 
+    def _answer_attribution(self, classified: fs.Classified, session: Session, params: Any) -> fs.StatementResult:
+        """SNOWFLAKE.ACCOUNT_USAGE.QUERY_ATTRIBUTION_HISTORY: the credits of each finished query that ran on a
+        warehouse, `attribution_delay_s` after it ended; for a role that sees every query (ACCOUNT_USAGE needs
+        one), else Snowflake's "does not exist or not authorized"."""
+        if not self._sees_all(session):
+            raise QueryError(
+                2003,
+                "42S02",
+                "SQL compilation error:\nObject 'SNOWFLAKE.ACCOUNT_USAGE.QUERY_ATTRIBUTION_HISTORY' does not exist "
+                "or not authorized.",
+            )
+        ready = time.time() - self._knobs().attribution_delay_s
+        rows = [
+            r.attribution_row()
+            for r in self.records()
+            if r.done and r.ended is not None and r.ended <= ready and r.warehouse_size is not None
+        ]
+        table = pa.Table.from_pylist(rows, schema=ATTRIBUTION_SCHEMA)
+        return fs.result_from_arrow(fs.run_on_table(classified.duckdb_sql, fs.ATTRIBUTION_VIEW, table, params))
+
 
 def _answer_parameters(session: Session, statement: ParameterStatement) -> fs.StatementResult:
     """ALTER SESSION SET/UNSET (the session's values; its connection follows at its next statement) or SHOW
@@ -810,6 +852,20 @@ PARAMETERS_SCHEMA = pa.schema(
     [(name, pa.string()) for name in ("key", "value", "default", "level", "description", "type")]
 )
 _TS = pa.timestamp("us", tz="UTC")
+ATTRIBUTION_SCHEMA = pa.schema(
+    [
+        ("QUERY_ID", pa.string()),
+        ("PARENT_QUERY_ID", pa.string()),
+        ("ROOT_QUERY_ID", pa.string()),
+        ("WAREHOUSE_NAME", pa.string()),
+        ("QUERY_TAG", pa.string()),
+        ("USER_NAME", pa.string()),
+        ("START_TIME", pa.timestamp("us", tz="UTC")),
+        ("END_TIME", pa.timestamp("us", tz="UTC")),
+        ("CREDITS_ATTRIBUTED_COMPUTE", pa.float64()),
+        ("CREDITS_USED_QUERY_ACCELERATION", pa.float64()),
+    ]
+)
 HISTORY_SCHEMA = pa.schema(
     [
         ("QUERY_ID", pa.string()),

@@ -1022,7 +1022,8 @@ class Classified:
     """What a statement is, for the few kinds the emulator answers itself. `kind` is one of:
     "cancel" (arg: query id), "result_scan" (arg: query id or "" for LAST_QUERY_ID()), "history"
     (arg: function name, duckdb_sql: the query over a `query_history` relation, options: named arguments),
-    "parameters" (statement: ALTER SESSION or SHOW PARAMETERS), or "sql" (anything else, run by fakesnow)."""
+    "parameters" (statement: ALTER SESSION or SHOW PARAMETERS), "attribution" (duckdb_sql: the query over a
+    `query_attribution_history` relation), or "sql" (anything else, run by fakesnow)."""
 
     kind: str
     arg: str = ""
@@ -1038,7 +1039,12 @@ class Classified:
     statement: _parameters.ParameterStatement | None = None
 
 
-_QUICK = re.compile(r"SYSTEM\$CANCEL_QUERY|RESULT_SCAN|QUERY_HISTORY|ALTER\s+SESSION|SHOW\s+PARAMETERS", re.IGNORECASE)
+#: The ACCOUNT_USAGE view of the credits Snowflake attributes to each query (answered by the engine).
+ATTRIBUTION_VIEW = "QUERY_ATTRIBUTION_HISTORY"
+_QUICK = re.compile(
+    r"SYSTEM\$CANCEL_QUERY|RESULT_SCAN|QUERY_HISTORY|QUERY_ATTRIBUTION_HISTORY|ALTER\s+SESSION|SHOW\s+PARAMETERS",
+    re.IGNORECASE,
+)
 
 
 def may_be_about_queries(sql: str) -> bool:
@@ -1155,6 +1161,9 @@ def _id_reference(value: exp.Expr, position: int, only_binds_here: bool) -> tupl
 def _classify(expr: exp.Expr) -> Classified | None:
     if not isinstance(expr, exp.Select):
         return None
+    attribution = _attribution(expr)
+    if attribution is not None:
+        return attribution
     selects = expr.expressions
     if len(selects) == 1 and isinstance(selects[0], exp.Anonymous):
         fn = selects[0]
@@ -1183,6 +1192,19 @@ def _classify(expr: exp.Expr) -> Classified | None:
             projection = _projection(upper, node.alias_or_name) if query_ids is not None else None
             return Classified("history", name, upper.sql(dialect="duckdb"), options, query_ids, projection)
     return None
+
+
+def _attribution(expr: exp.Select) -> Classified | None:
+    """A query over SNOWFLAKE.ACCOUNT_USAGE.QUERY_ATTRIBUTION_HISTORY, as DuckDB SQL over a relation of that name."""
+    found = False
+    for table in expr.find_all(exp.Table):
+        if table.name.upper() == ATTRIBUTION_VIEW and table.db.upper() in ("", "ACCOUNT_USAGE"):
+            table.replace(exp.Table(this=exp.to_identifier(ATTRIBUTION_VIEW), alias=table.args.get("alias")))
+            found = True
+    if not found:
+        return None
+    upper = expr.transform(fs_transforms.upper_case_unquoted_identifiers)
+    return Classified("attribution", ATTRIBUTION_VIEW, upper.sql(dialect="duckdb"))
 
 
 @functools.cache

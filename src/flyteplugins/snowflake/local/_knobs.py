@@ -45,6 +45,8 @@ class Knobs:
             functions) and may cancel them, as ACCOUNTADMIN does in Snowflake, or a role with MONITOR and OPERATE
             on the warehouses. Other sessions see and cancel their own user's queries only; results are only ever
             their own user's, whatever the role.
+        attribution_delay_s: a finished query appears in SNOWFLAKE.ACCOUNT_USAGE.QUERY_ATTRIBUTION_HISTORY this
+            long after it ended (Snowflake fills the view up to hours later; 0 here, so tests set it).
         max_request_bytes: a request body larger than this, as sent or once gzip-inflated, is refused (error
             390400) without inflating the rest; far above what a driver sends (a 10,000-row array insert of ten
             columns is a few MB).
@@ -70,6 +72,7 @@ class Knobs:
     result_chunk_rows: int = 1_000_000
     max_request_bytes: int = 128 * 1024 * 1024
     monitor_roles: tuple[str, ...] = ("ACCOUNTADMIN",)
+    attribution_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()

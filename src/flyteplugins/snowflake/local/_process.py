@@ -46,6 +46,7 @@ _KNOB_NAMES = frozenset(
         "result_chunk_rows",
         "max_request_bytes",
         "monitor_roles",
+        "attribution_delay_s",
     }
 )
 
@@ -314,7 +315,8 @@ class LocalSnowflake:
             **knobs: min_query_ms, latency_ms, reject_logins, strict_users, fail_http_path, result_wait_ms,
                 result_ttl_s, max_results, max_result_bytes, max_history, max_history_bytes, result_chunk_bytes,
                 result_chunk_rows, max_request_bytes, monitor_roles (roles that see and cancel every user's
-                queries; default `["ACCOUNTADMIN"]`).
+                queries; default `["ACCOUNTADMIN"]`), attribution_delay_s (seconds after its end a query shows in
+                QUERY_ATTRIBUTION_HISTORY; default 0).
         """
         changes = dict(knobs)
         unknown = set(changes) - _KNOB_NAMES
