@@ -1,8 +1,10 @@
 """An aware datetime input keeps its instant and its offset, whatever the session's TIMEZONE; a naive one stays
 naive; an aware time, which Snowflake's TIME cannot hold, is refused naming the input.
 
-The local Snowflake keeps TIMESTAMP_TZ values as instants (DuckDB stores no offset) and answers them in UTC, so
-the offset is checked where it leaves the plugin: in the bind the driver sends.
+The local Snowflake honours the session TIMEZONE (America/Los_Angeles by default, as Snowflake), so a bind that
+depended on it would land hours off here too. It keeps TIMESTAMP_TZ values as instants (DuckDB stores no offset
+per value) and answers them with the session's offset, so the offset is checked where it leaves the plugin: in
+the bind the driver sends.
 """
 
 from __future__ import annotations
