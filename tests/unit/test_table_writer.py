@@ -61,3 +61,31 @@ def test_temporal_values_bind_as_iso_text() -> None:
         decimal.Decimal("1.25"),
     )
     assert rows[1] == (None, None, None, None, None)
+
+
+class _Session:
+    """What `_rows_per_request` reads of a driver connection: the session parameters sent at login."""
+
+    def __init__(self, threshold: int) -> None:
+        self._session_parameters = {"CLIENT_STAGE_ARRAY_BINDING_THRESHOLD": threshold}
+
+
+@pytest.mark.parametrize(
+    ("threshold", "columns", "rows"),
+    [
+        (65_280, 7, 9_325),  # 65,275 values: the most whole rows below the threshold
+        (65_280, 2, 10_000),  # the chunk size when it is below the threshold anyway
+        (65_280, 65_279, 1),
+        (100, 3, 33),
+        (0, 500, 10_000),  # stage binding off: chunks as asked
+    ],
+)
+def test_requests_stay_below_the_stage_binding_threshold(threshold: int, columns: int, rows: int) -> None:
+    assert _table_writer._rows_per_request(_Session(threshold), columns, 10_000) == rows
+    if threshold:
+        assert rows * columns < threshold
+
+
+def test_a_row_wider_than_the_threshold_is_refused() -> None:
+    with pytest.raises(SnowflakeInputError, match="CLIENT_STAGE_ARRAY_BINDING_THRESHOLD"):
+        _table_writer._rows_per_request(_Session(100), 100, 10_000)

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Snowflake's default CLIENT_STAGE_ARRAY_BINDING_THRESHOLD, for a session whose login did not send one.
+DEFAULT_STAGE_BINDING_THRESHOLD = 65_280
+
 #: Driver settings the plugin always wants (see docs/architecture.md).
 BASE_CONNECT_KWARGS: Mapping[str, Any] = {
     # Server-side binding: values never enter the SQL text or the query history.
@@ -523,6 +526,18 @@ def execute_named(conn: SnowflakeConnection, sql: str, params: Sequence[Any] | N
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     return _translated(_execute)
+
+
+def stage_binding_threshold(conn: SnowflakeConnection) -> int:
+    """Bind values (rows x columns) from which the driver sends an `executemany` through a temporary stage; 0 when
+    it never does.
+
+    The server sends the session's CLIENT_STAGE_ARRAY_BINDING_THRESHOLD at login and the driver reads it on every
+    `executemany`: from there on it runs CREATE TEMPORARY STAGE (DDL, which commits an open transaction) and PUT
+    before the statement.
+    """
+    value = conn._session_parameters.get("CLIENT_STAGE_ARRAY_BINDING_THRESHOLD", DEFAULT_STAGE_BINDING_THRESHOLD)
+    return int(value)
 
 
 def is_closed(conn: SnowflakeConnection) -> bool:

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("flyte.snowflake")
 
-#: Rows per `executemany` request when writing a dataframe into a table.
+#: Rows per `executemany` request when writing a dataframe into a table, at most: fewer when the table is wide
+#: (see `_rows_per_request`).
 WRITE_CHUNK_ROWS = 10_000
 
 
@@ -69,9 +70,11 @@ def write_table(location: SnowflakeLocation, table: pa.Table, chunk_rows: int = 
     """Write `table` into the table `location` names, in one transaction; returns the rows written.
 
     The table is created when missing (column types mapped from Arrow, names quoted as given). "overwrite"
-    deletes the old rows in the same transaction. Rows go in chunks of `chunk_rows` through array binding
-    (one `executemany` request per chunk). On any failure the transaction is rolled back, and a table this
-    call created is dropped, so the table is left as it was.
+    deletes the old rows in the same transaction. Rows go in chunks of at most `chunk_rows` through array binding
+    (one `executemany` request per chunk), each chunk below the session's CLIENT_STAGE_ARRAY_BINDING_THRESHOLD
+    bind values, so the driver never runs the CREATE TEMPORARY STAGE that would commit the transaction half-way.
+    On any failure the transaction is rolled back, and a table this call created is dropped, so the table is
+    left as it was.
     """
     conn = login(location)
     try:
@@ -94,11 +97,12 @@ def _write(conn: Any, location: SnowflakeLocation, table: pa.Table, chunk_rows: 
         f"INSERT INTO {name} ({', '.join(quote_identifier(c) for c in table.column_names)}) "
         f"VALUES ({', '.join(f':{i}' for i in range(1, table.num_columns + 1))})"
     )
+    rows_per_request = _rows_per_request(conn, table.num_columns, chunk_rows)
     try:
         _client.execute(conn, "BEGIN")
         if location.mode == "overwrite" and not created:
             _client.execute(conn, f"DELETE FROM {name}")
-        for batch in table.to_batches(max_chunksize=chunk_rows):
+        for batch in table.to_batches(max_chunksize=rows_per_request):
             rows = list(_python_rows(batch))
             if rows:
                 _executemany(conn, insert, rows)
@@ -107,6 +111,24 @@ def _write(conn: Any, location: SnowflakeLocation, table: pa.Table, chunk_rows: 
         _undo(conn, name, created)
         raise
     return int(table.num_rows)
+
+
+def _rows_per_request(conn: Any, columns: int, chunk_rows: int) -> int:
+    """Rows per `executemany`: at most `chunk_rows`, and fewer than the session's stage binding threshold in bind
+    values. From the threshold on, the driver uploads the binds through a temporary stage, and its CREATE
+    TEMPORARY STAGE is DDL, which Snowflake runs only after committing the open transaction: an overwrite's
+    DELETE and the chunks before would stay even if a later chunk failed."""
+    from . import _client
+
+    threshold = _client.stage_binding_threshold(conn)
+    if threshold <= 0:
+        return chunk_rows
+    if columns >= threshold:
+        raise SnowflakeInputError(
+            f"a table of {columns} columns cannot be written in one transaction: one row's values reach the "
+            f"session's CLIENT_STAGE_ARRAY_BINDING_THRESHOLD ({threshold}); split the columns into several tables"
+        )
+    return max(1, min(chunk_rows, (threshold - 1) // max(columns, 1)))
 
 
 def _executemany(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:

@@ -48,6 +48,7 @@ _WAIT_COLUMNS = {
     "QUEUED_REPARING_WAREHOUSE": "QUEUED_REPAIR_TIME",
     "BLOCKED": "TRANSACTION_BLOCKED_TIME",
 }
+STAGE_THRESHOLD = "CLIENT_STAGE_ARRAY_BINDING_THRESHOLD"
 DEFAULT_HISTORY_LIMIT = 100
 MAX_HISTORY_LIMIT = 10_000
 
@@ -615,6 +616,7 @@ class Engine:
             return self._statements(record, session.conn)
 
     def _statements(self, record: QueryRecord, conn: Any) -> fs.StatementResult:
+        _refuse_stage_binding(record.batch, conn, int(record.session.parameters.get(STAGE_THRESHOLD)))
         parts = fs.split_statements(record.sql, _tuple(record.params)) if ";" in record.sql else []
         if len(parts) <= 1 and record.statement_count in (0, 1):
             result = self._one(record, conn, record.sql, record.params)
@@ -825,6 +827,28 @@ def _hold(seconds: float, record: QueryRecord, parent: QueryRecord | None) -> No
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _refuse_stage_binding(batch: list[tuple[Any, ...]] | None, conn: Any, threshold: int) -> None:
+    """Refuse an array binding of at least the session's CLIENT_STAGE_ARRAY_BINDING_THRESHOLD values (Snowflake's
+    65,280 unless the session sets it; 0: never). From there on Snowflake's driver uploads the binds through a
+    temporary stage (CREATE TEMPORARY STAGE, then PUT), which the local Snowflake does not serve: it refuses the
+    driver's CREATE of its bind stage, so the driver falls back to sending them inline, here. The open transaction
+    is committed first, as that CREATE TEMPORARY STAGE commits it in Snowflake."""
+    if not batch or threshold <= 0:
+        return
+    values = len(batch) * len(batch[0])
+    if values < threshold:
+        return
+    fs.commit_open_transaction(conn)
+    raise QueryError(
+        *fs.STAGE_BINDING_NOT_EMULATED,
+        f"Stage binding is not emulated by the local Snowflake: this request binds {values:,} values "
+        f"({len(batch):,} rows x {len(batch[0])} columns), at or above CLIENT_STAGE_ARRAY_BINDING_THRESHOLD "
+        f"({threshold:,}), from where Snowflake's driver uploads the binds through a temporary "
+        "stage (its CREATE TEMPORARY STAGE has committed any open transaction, as in Snowflake). Bind fewer rows "
+        "per executemany call.",
+    )
 
 
 def _canceled() -> tuple[int, str, str]:

@@ -26,9 +26,11 @@ import dataclasses
 import datetime as dt
 import decimal
 import functools
+import itertools
 import re
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -72,6 +74,9 @@ _WIDER_TYPES = {
 sqlglot.Dialect.get_or_raise("snowflake")
 sqlglot.Dialect.get_or_raise("duckdb")
 
+#: errno and sqlstate of the refusal of stage binding (feature not supported).
+STAGE_BINDING_NOT_EMULATED = (2, "0A000")
+_BIND_STAGES = frozenset({"SYSTEMBIND", "SNOWPARK_TEMP_STAGE_BIND"})
 HISTORY_FUNCTIONS = frozenset(
     {"QUERY_HISTORY", "QUERY_HISTORY_BY_SESSION", "QUERY_HISTORY_BY_USER", "QUERY_HISTORY_BY_WAREHOUSE"}
 )
@@ -137,10 +142,22 @@ class _GatedDuckDB:
     def __init__(self, duck: duckdb.DuckDBPyConnection, gate: PythonGate) -> None:
         self._duck = duck
         self.gate = gate
+        self._calls: list[tuple[Any, Any]] | None = None
 
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
+    def execute(self, sql: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if self._calls is not None:
+            self._calls.append((sql, parameters))
         with self.gate.released():
-            return self._duck.execute(*args, **kwargs)
+            return self._duck.execute(sql, parameters, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[tuple[Any, Any]]]:
+        """The (sql, parameters) of every `execute` on this connection inside the block."""
+        self._calls = []
+        try:
+            yield self._calls
+        finally:
+            self._calls = None
 
     def fetchall(self) -> Any:
         with self.gate.released():
@@ -654,6 +671,15 @@ def _execute(
     if isinstance(expr, exp.Use) and expr.args.get("kind") is None:
         sql = _use_with_kind(expr)
     query = isinstance(expr, (exp.Select, exp.SetOperation))
+    if _is_ddl(expr):
+        commit_open_transaction(conn)
+    if _is_bind_stage(expr):
+        raise ProgrammingError(
+            msg="Stage binding is not emulated by the local Snowflake: the driver's bind stage is not created "
+            "(the driver then sends the binds inline, and the local Snowflake refuses an array binding of that size)",
+            errno=STAGE_BINDING_NOT_EMULATED[0],
+            sqlstate=STAGE_BINDING_NOT_EMULATED[1],
+        )
     try:
         return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
     finally:
@@ -667,6 +693,95 @@ def _use_with_kind(expr: exp.Use) -> str:
     kind = "SCHEMA" if isinstance(target, exp.Table) and target.args.get("db") else "DATABASE"
     expr.set("kind", exp.Var(this=kind))
     return str(expr.sql(dialect="snowflake"))
+
+
+def _is_ddl(expr: exp.Expr) -> bool:
+    """Whether Snowflake runs this statement as DDL: CREATE (a table, a view, a stage, CTAS...), ALTER (but not
+    ALTER SESSION), DROP, UNDROP, COMMENT."""
+    if isinstance(expr, exp.Alter):
+        return str(expr.args.get("kind") or "").upper() != "SESSION"
+    return isinstance(expr, (exp.Create, exp.Drop, exp.Undrop, exp.Comment))
+
+
+def commit_open_transaction(conn: FakeSnowflakeConnection) -> None:
+    """What Snowflake does before DDL: an open transaction (BEGIN, or AUTOCOMMIT off) is committed first, and the
+    DDL runs as a transaction of its own. (fakesnow does this only with AUTOCOMMIT off.)"""
+    conn._duck_conn.commit()  # DuckDB: a no-op without an open transaction
+    conn._in_transaction = False
+
+
+def _is_bind_stage(expr: exp.Expr) -> bool:
+    """The driver's CREATE TEMPORARY STAGE for uploading array binds (named SYSTEMBIND, or SNOWPARK_TEMP_STAGE_BIND
+    with Snowpark's scoped temporary objects)."""
+    if not isinstance(expr, exp.Create) or str(expr.args.get("kind") or "").upper() != "STAGE":
+        return False
+    name = expr.this.name if isinstance(expr.this, exp.Expr) else ""
+    return name.upper() in _BIND_STAGES
+
+
+def _inserts_one_row(expr: exp.Expr) -> bool:
+    """An `INSERT INTO ... VALUES (...)` of one row: each row of an array binding inserts exactly one row."""
+    values = expr.expression if isinstance(expr, exp.Insert) else None
+    return isinstance(values, exp.Values) and len(values.expressions) == 1
+
+
+def _insert_rows(conn: FakeSnowflakeConnection, cur: Any, sql: str, batch: list[tuple[Any, ...]]) -> int:
+    """An array-bound single-row INSERT: the first row through fakesnow, the others as one `INSERT ... SELECT`
+    from an Arrow table of their values, with the SQL fakesnow ran for the first row (fakesnow's translation is
+    ~50 ms of Python per row, DuckDB's `executemany` ~3 ms per row). Falls back to fakesnow per row when that SQL
+    cannot be told apart or the values do not make Arrow columns."""
+    duck: Any = conn._duck_conn
+    if not isinstance(duck, _GatedDuckDB):
+        return _execute_rows(conn, cur, sql, batch)
+    with _one_statement(conn):
+        with duck.recording() as calls:
+            cur.execute(sql, binding_params=batch[0], server=True)
+        bound = [duck_sql for duck_sql, duck_params in calls if duck_params is not None]
+        relation = f"_local_batch_{uuid.uuid4().hex}"
+        rest = batch[1:]
+        insert = _insert_from(bound[0], relation) if len(bound) == 1 and rest else None
+        table = _batch_table(rest) if insert is not None else None
+        if insert is None or table is None:
+            for row in rest:
+                cur.execute(sql, binding_params=row, server=True)
+            return len(batch)
+        duck.register(relation, table)
+        try:
+            duck.execute(insert)
+        finally:
+            # in a transaction the failed insert aborted, the registration goes with its ROLLBACK
+            with contextlib.suppress(duckdb.TransactionException):
+                duck.unregister(relation)
+    return len(batch)
+
+
+def _insert_from(duck_sql: str, relation: str) -> str | None:
+    """`INSERT INTO t (...) VALUES ($1, f($2))` -> `INSERT INTO t (...) SELECT relation.c1, f(relation.c2) FROM
+    relation`; None for any other statement."""
+    insert = sqlglot.parse_one(duck_sql, read="duckdb")
+    values = insert.expression if isinstance(insert, exp.Insert) else None
+    if not isinstance(values, exp.Values) or len(values.expressions) != 1:
+        return None
+    positions = itertools.count(1)
+
+    def column(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Placeholder):
+            return node
+        name = str(node.this) if node.this is not None else ""
+        return exp.column(f"c{name if name.isdigit() else next(positions)}", table=relation)
+
+    row = values.expressions[0]
+    items = [e.transform(column) for e in (row.expressions if isinstance(row, exp.Tuple) else [row])]
+    insert.set("expression", exp.select(*items).from_(relation))
+    return insert.sql(dialect="duckdb")
+
+
+def _batch_table(rows: list[tuple[Any, ...]]) -> pa.Table | None:
+    """The rows as Arrow columns c1..cN; None when a column's values have no one Arrow type."""
+    try:
+        return pa.table({f"c{i + 1}": pa.array([row[i] for row in rows]) for i in range(len(rows[0]))})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
 
 
 def _execute_parsed(
@@ -695,6 +810,8 @@ def _execute_parsed(
     batch_rowcount = 0
     if batch is None:
         cur.execute(sql, binding_params=params, server=True)
+    elif _inserts_one_row(expr):
+        batch_rowcount = _insert_rows(conn, cur, sql, batch)
     else:
         batch_rowcount = _execute_rows(conn, cur, sql, batch)
     transformed = cur._last_transformed
@@ -720,24 +837,36 @@ def _track_transaction(conn: FakeSnowflakeConnection, expr: exp.Expr) -> None:
 
 
 def _execute_rows(conn: FakeSnowflakeConnection, cur: Any, sql: str, batch: list[tuple[Any, ...]]) -> int:
-    """Run an array binding as Snowflake does: one statement, so all of its rows or none of them. Returns the
-    rows affected by the whole batch. (Inside a transaction, or without autocommit, the rows join the session's
-    transaction as fakesnow's DML does.)"""
-    own = conn._autocommit and not conn._in_transaction
-    if own:
-        conn._duck_conn.begin()
+    """Run an array binding row by row, as one statement (see `_one_statement`); returns the rows affected by the
+    whole batch."""
     count = 0
-    try:
+    with _one_statement(conn):
         for row in batch:
             cur.execute(sql, binding_params=row, server=True)
             count += cur.rowcount or 0
-    except BaseException:
-        if own:
-            conn._duck_conn.rollback()
-        raise
-    if own:
-        conn._duck_conn.commit()
     return count
+
+
+@contextlib.contextmanager
+def _one_statement(conn: FakeSnowflakeConnection) -> Iterator[None]:
+    """An array binding is one statement in Snowflake: all of its rows or none of them. Outside a transaction its
+    rows run in one of their own; inside an open one (BEGIN, or autocommit off) they join it, as fakesnow's DML
+    does."""
+    duck: Any = conn._duck_conn
+    if not conn._autocommit:
+        yield
+        return
+    try:
+        duck.begin()
+    except duckdb.TransactionException:  # BEGIN opened one (fakesnow tracks it only with autocommit off)
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        duck.rollback()
+        raise
+    duck.commit()
 
 
 def _result(

@@ -130,8 +130,9 @@ PARAMETERS: dict[str, Parameter] = {
         _p("CLIENT_SESSION_KEEP_ALIVE", False, _boolean, "the driver keeps the session alive", True),
         _p("CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY", 3600, _number, "seconds between heartbeats", True),
         _p("CLIENT_TELEMETRY_ENABLED", False, _boolean, "the driver sends telemetry", True),
-        # 0 keeps array binds inline (no PUT to a stage, which the emulator does not serve)
-        _p("CLIENT_STAGE_ARRAY_BINDING_THRESHOLD", 0, _number, "bind values above which the driver stages", True),
+        # Snowflake's default: from this many bind values on, the driver tries a stage, which the emulator does not
+        # serve; it refuses such a request loudly (_engine.py). 0 keeps every array binding inline.
+        _p("CLIENT_STAGE_ARRAY_BINDING_THRESHOLD", 65_280, _number, "bind values from which the driver stages", True),
         _p("CLIENT_RESULT_COLUMN_CASE_INSENSITIVE", False, _boolean, "the driver matches column names", True),
         _p("CLIENT_VALIDATE_DEFAULT_PARAMETERS", False, _boolean, "the driver checks database/schema", True),
         _p("JSON_INDENT", 2, _number, "indentation of VARIANT text", True),
