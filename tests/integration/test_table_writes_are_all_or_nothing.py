@@ -21,7 +21,7 @@ from flyteplugins.snowflake.errors import SnowflakeQueryError
 
 pytestmark = pytest.mark.integration
 
-PASSWORD_VAR = "SF_TEST_WRITE_PASSWORD"
+PASSWORD_VAR = "SNOWFLAKE_TEST_WRITE_PASSWORD"
 ROWS = 20_000  # x 7 columns: 140,000 values, each 10,000-row chunk of them past the threshold
 WIDE = ", ".join(f'"w{i}" VARCHAR' for i in range(5))
 

@@ -810,6 +810,7 @@ def _execute_parsed(
     batch_rowcount = 0
     if batch is None:
         cur.execute(sql, binding_params=params, server=True)
+        _track_transaction(conn, expr)
     elif _inserts_one_row(expr):
         batch_rowcount = _insert_rows(conn, cur, sql, batch)
     else:
@@ -852,21 +853,26 @@ def _one_statement(conn: FakeSnowflakeConnection) -> Iterator[None]:
     """An array binding is one statement in Snowflake: all of its rows or none of them. Outside a transaction its
     rows run in one of their own; inside an open one (BEGIN, or autocommit off) they join it, as fakesnow's DML
     does."""
+    if not conn._autocommit or conn._in_transaction:
+        yield
+        return
     duck: Any = conn._duck_conn
-    if not conn._autocommit:
-        yield
-        return
-    try:
-        duck.begin()
-    except duckdb.TransactionException:  # BEGIN opened one (fakesnow tracks it only with autocommit off)
-        yield
-        return
+    duck.begin()
     try:
         yield
     except BaseException:
         duck.rollback()
         raise
     duck.commit()
+
+
+def _track_transaction(conn: FakeSnowflakeConnection, expr: exp.Expr) -> None:
+    """Keep `_in_transaction` true from BEGIN to COMMIT / ROLLBACK also with autocommit on (fakesnow tracks it only
+    with autocommit off)."""
+    if isinstance(expr, exp.Transaction):
+        conn._in_transaction = True
+    elif isinstance(expr, (exp.Commit, exp.Rollback)):
+        conn._in_transaction = False
 
 
 def _result(
