@@ -810,7 +810,6 @@ def _execute_parsed(
     batch_rowcount = 0
     if batch is None:
         cur.execute(sql, binding_params=params, server=True)
-        _track_transaction(conn, expr)
     elif _inserts_one_row(expr):
         batch_rowcount = _insert_rows(conn, cur, sql, batch)
     else:
@@ -864,15 +863,6 @@ def _one_statement(conn: FakeSnowflakeConnection) -> Iterator[None]:
         duck.rollback()
         raise
     duck.commit()
-
-
-def _track_transaction(conn: FakeSnowflakeConnection, expr: exp.Expr) -> None:
-    """Keep `_in_transaction` true from BEGIN to COMMIT / ROLLBACK also with autocommit on (fakesnow tracks it only
-    with autocommit off)."""
-    if isinstance(expr, exp.Transaction):
-        conn._in_transaction = True
-    elif isinstance(expr, (exp.Commit, exp.Rollback)):
-        conn._in_transaction = False
 
 
 def _result(
