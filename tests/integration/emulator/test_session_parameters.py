@@ -147,3 +147,12 @@ def test_use_with_a_qualified_name_sets_the_schema(connect: Any) -> None:
     assert cur.execute("select current_database(), current_schema()").fetchone() == ("FLYTE", "USE_TARGET")
     cur.execute("create or replace table here (n int)")
     assert cur.execute("select count(*) from flyte.use_target.here").fetchone() == (0,)
+
+
+def test_alter_session_followed_by_more_statements_is_a_multi_statement_request(connect: Any) -> None:
+    cur = connect().cursor()
+    with pytest.raises(ProgrammingError, match="Actual statement count 2 did not match the desired statement count 1"):
+        cur.execute("alter session set multi_statement_count = 2; select 1;")
+    assert _parameter(cur, "MULTI_STATEMENT_COUNT")[0] == "1"
+    cur.execute("alter session set timezone = 'UTC'; select 1", num_statements=2)
+    assert _parameter(cur, "TIMEZONE")[0] == "UTC"

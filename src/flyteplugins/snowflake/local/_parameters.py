@@ -338,7 +338,12 @@ def parse(sql: str) -> ParameterStatement | None:
     if head is None:
         return None
     try:
-        tokens = [t for t in _tokens(sql[head.end() :]) if t != ("punct", ";")]
+        tokens = list(_tokens(sql[head.end() :]))
+        if ("punct", ";") in tokens:
+            end = tokens.index(("punct", ";"))
+            if any(t != ("punct", ";") for t in tokens[end:]):
+                return None  # more statements follow: a multi-statement request, split and counted as such
+            tokens = tokens[:end]
         if head.group(1).upper().startswith("SHOW"):
             return _show(tokens)
         return _alter(tokens)
