@@ -101,6 +101,17 @@ def test_history_and_plans_are_bounded_by_bytes(sf: Any, connect: Any) -> None:
     assert stats["plan_bytes"] <= 64 * 1024 * 1024
     assert not sf.query_history(ids[0]), "the oldest texts left the history"
     assert sf.query_history(ids[-1])[0].query_text.endswith(" + 23")
+    # a query gone from the history cannot be asked for its result: the result goes with it
+    assert stats["results"] <= stats["queries"]
+
+
+def test_a_results_long_column_names_count_against_the_byte_cap(sf: Any, connect: Any) -> None:
+    cur = connect().cursor()
+    before = sf.stats()["result_bytes"]
+    text = "n" * 300_000
+    cur.execute(f"select length('{text}')")  # one small value in a column named by the whole expression
+    assert cur.fetchone() == (300_000,)
+    assert sf.stats()["result_bytes"] - before >= 2 * 300_000  # the name in the row type and in the Arrow schema
 
 
 def test_the_plan_cache_keeps_plans_within_its_bytes() -> None:
@@ -111,7 +122,7 @@ def test_the_plan_cache_keeps_plans_within_its_bytes() -> None:
 
     def plan(text: str) -> Any:
         tree = sqlglot.parse_one(text)
-        return fs._Plan(0, tree, False, text, sqlglot.parse_one(f"describe {text}"))
+        return fs._Plan(0, tree, False, text, sqlglot.parse_one(f"describe {text}"), None)
 
     texts = [f"select length('{'z' * 100_000}') + {i}" for i in range(10)]
     weight = fs.plan_bytes(texts[0], plan(texts[0]))

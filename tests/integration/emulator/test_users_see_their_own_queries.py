@@ -25,11 +25,11 @@ def alice(connect: Any) -> Any:
 
 
 def _running(sf: Any, conn: Any) -> str:
+    """A query of `conn`'s user held RUNNING (the knob stays for the test: a query reads it when it starts)."""
     sf.configure(min_query_ms=60_000)
     cur = conn.cursor()
     cur.execute_async("select 42")
     query_id: str = cur.sfqid
-    sf.configure(min_query_ms=0)
     return query_id
 
 

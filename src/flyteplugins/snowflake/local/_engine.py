@@ -224,6 +224,8 @@ class ResultStore:
     """Finished results, bounded by count, bytes and age (the knobs). History records are bounded separately.
 
     Bytes are counted once per table: a RESULT_SCAN's result is the scanned query's table, kept twice, held once.
+    A result's bytes are its data's and its column names' (an unaliased column is named by its expression's text,
+    which can be long).
     """
 
     def __init__(self) -> None:
@@ -245,7 +247,7 @@ class ResultStore:
         payload = _payload(result)
         held = self._held.get(id(payload))
         if held is None:
-            nbytes = result.nbytes
+            nbytes = result.nbytes + _names_bytes(result)
             self._held[id(payload)] = [payload, 1, nbytes]
             self._bytes += nbytes
         else:
@@ -274,6 +276,12 @@ class ResultStore:
             record.result = None
             record.result_dropped = True
 
+    def discard(self, record: QueryRecord) -> None:
+        """Drop the record's result now (its query has left the history, so nothing can ask for it)."""
+        with self._lock:
+            if self._results.pop(record.query_id, None) is not None:
+                self._drop(record)
+
     def sweep(self, knobs: Knobs) -> None:
         with self._lock:
             self._evict(knobs)
@@ -292,6 +300,12 @@ class ResultStore:
 def _payload(result: fs.StatementResult) -> object:
     """What a result's bytes are: its Arrow table, or its JSON rowset (shared by a RESULT_SCAN of it)."""
     return result.arrow if result.arrow is not None else result.json_rowset
+
+
+def _names_bytes(result: fs.StatementResult) -> int:
+    """What a result's column names take: in its row type, and in its Arrow schema."""
+    names = sum(sys.getsizeof(column.get("name") or "") for column in result.rowtype)
+    return names + (sum(sys.getsizeof(name) for name in result.arrow.schema.names) if result.arrow is not None else 0)
 
 
 def _check_size(record: QueryRecord, result: fs.StatementResult, knobs: Knobs) -> fs.StatementResult:
@@ -419,6 +433,7 @@ class Engine:
             if record.done:
                 del self._records[qid]
                 self._history_bytes -= record.text_bytes
+                self.results.discard(record)
                 self._by_request.pop((record.session.session_id, record.request_id), None)
 
     async def wait(self, record: QueryRecord, timeout_s: float) -> bool:
