@@ -1,4 +1,4 @@
-"""14: users see, read and cancel their own queries only; a monitoring role sees and cancels all, reads none."""
+"""18: users see, read and cancel their own queries only; a monitoring role sees and cancels all, reads none."""
 
 from __future__ import annotations
 
