@@ -9,8 +9,8 @@ with LocalSnowflake(min_query_ms=100) as sf:          # a subprocess, stopped on
     conn = snowflake.connector.connect(**sf.connect_kwargs(paramstyle="qmark"))
 ```
 
-`python -m flyteplugins.snowflake.local --port 0` (prints `READY 127.0.0.1:<port>`), and the pytest fixtures
-`local_snowflake` / `snowflake_connect_kwargs` (a `pytest11` plugin). Built on fakesnow (DuckDB); see
+`python -m flyteplugins.snowflake.local --port 0` (prints its admin token, then `READY 127.0.0.1:<port>`), and the
+pytest fixtures `local_snowflake` / `snowflake_connect_kwargs` (a `pytest11` plugin). Built on fakesnow (DuckDB); see
 docs/local-snowflake.md for what is emulated and how.
 
 Importing this module imports neither fakesnow nor DuckDB: the server side loads in the subprocess.

@@ -12,8 +12,9 @@ def test_my_query(snowflake_connect_kwargs):
 * `local_snowflake_fresh`: the same emulator, with knobs and registered users reset after the test.
 * `snowflake_connect_kwargs`: `connect_kwargs()` of the fresh emulator.
 
-Knobs changed by a test are reset after it in any case (a `pytest_runtest_teardown` hook), so tests never see
-each other's knobs. Without fakesnow installed the fixtures skip the test, saying what to install.
+The fixtures send the emulator's admin token by themselves. Knobs changed by a test are reset after it in any
+case (a `pytest_runtest_teardown` hook), so tests never see each other's knobs. Without fakesnow installed the
+fixtures skip the test, saying what to install.
 """
 
 from __future__ import annotations
