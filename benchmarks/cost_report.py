@@ -1,0 +1,75 @@
+"""Time `python -m flyteplugins.snowflake cost` over N attributed queries of one Flyte run (local Snowflake).
+
+    .venv/bin/python benchmarks/cost_report.py [--queries 10000] [--runs 3]
+
+The queries are the statements of multi-statement requests tagged as the plugin tags them (20 tasks of one run),
+on a Medium warehouse; each is one row of QUERY_ATTRIBUTION_HISTORY. Each run is the command as a user runs it,
+in a new process; prints its wall time and CPU time, and what the report counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import snowflake.connector
+
+from flyteplugins.snowflake.local import LocalSnowflake
+
+TASKS = 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with LocalSnowflake() as sf:
+        sf.add_warehouse("BENCH_WH", "Medium")
+        sf.configure(max_history=args.queries * 2)
+        per_task = args.queries // TASKS
+        started = time.perf_counter()
+        for n in range(TASKS):
+            tag = json.dumps({"project": "bench", "domain": "dev", "run": "r1", "task": f"task_{n}"},
+                             separators=(",", ":"))  # fmt: skip
+            kwargs = sf.connect_kwargs(warehouse="BENCH_WH", session_parameters={"QUERY_TAG": tag})
+            with snowflake.connector.connect(**kwargs) as conn:
+                conn.cursor().execute("SELECT 1;" * per_task, num_statements=per_task)
+        print(f"made {per_task * TASKS} tagged queries in {time.perf_counter() - started:.1f} s")
+        env = {
+            **os.environ,
+            "FLYTE_SNOWFLAKE_SERVICE_ACCOUNT": sf.account,
+            "FLYTE_SNOWFLAKE_SERVICE_USER": "MONITOR",
+            "FLYTE_SNOWFLAKE_SERVICE_ROLE": "ACCOUNTADMIN",
+            "FLYTE_SNOWFLAKE_SERVICE_WAREHOUSE": sf.warehouse,
+            "FLYTE_SNOWFLAKE_SERVICE_HOST": sf.host,
+            "FLYTE_SNOWFLAKE_SERVICE_PORT": str(sf.port),
+            "FLYTE_SNOWFLAKE_SERVICE_PROTOCOL": "http",
+            "FLYTE_SNOWFLAKE_SERVICE_PASSWORD": "local-password",
+        }
+        command = [sys.executable, "-m", "flyteplugins.snowflake", "cost", "--run", "r1", "--json"]
+        walls, cpus, report = [], [], {}
+        for _ in range(args.runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            began = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            walls.append(time.perf_counter() - began)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            if done.returncode != 0:
+                sys.exit(f"cost failed ({done.returncode}): {done.stderr}")
+            report = json.loads(done.stdout)
+    counted = sum(line["queries"] for line in report["lines"])
+    print(f"report: {len(report['lines'])} tasks, {counted} queries, {report['credits']:.6f} credits")
+    print("wall s: " + ", ".join(f"{t:.2f}" for t in walls) + f"  (median {statistics.median(walls):.2f})")
+    print("CPU s of the command: " + ", ".join(f"{t:.2f}" for t in cpus) + f"  (median {statistics.median(cpus):.2f})")
+
+
+if __name__ == "__main__":
+    main()
