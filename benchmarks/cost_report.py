@@ -4,7 +4,8 @@
 
 The queries are the statements of multi-statement requests tagged as the plugin tags them (20 tasks of one run),
 on a Medium warehouse; each is one row of QUERY_ATTRIBUTION_HISTORY. Each run is the command as a user runs it,
-in a new process; prints its wall time and CPU time, and what the report counted.
+in a new process; prints its wall time and CPU time, the time of `cost()` called in a process that has
+imported everything already (the login included), and what the report counted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 
 import snowflake.connector
 
+from flyteplugins.snowflake._observe import ServiceCredentials
+from flyteplugins.snowflake.cost import cost
 from flyteplugins.snowflake.local import LocalSnowflake
 
 TASKS = 20
@@ -65,9 +68,17 @@ def main() -> None:
             if done.returncode != 0:
                 sys.exit(f"cost failed ({done.returncode}): {done.stderr}")
             report = json.loads(done.stdout)
+        service = ServiceCredentials.from_env(env)
+        assert service is not None
+        api = []
+        for _ in range(args.runs):
+            began = time.perf_counter()
+            cost(run="r1", service=service)
+            api.append(time.perf_counter() - began)
     counted = sum(line["queries"] for line in report["lines"])
     print(f"report: {len(report['lines'])} tasks, {counted} queries, {report['credits']:.6f} credits")
     print("wall s: " + ", ".join(f"{t:.2f}" for t in walls) + f"  (median {statistics.median(walls):.2f})")
+    print("cost() in process, s: " + ", ".join(f"{t:.2f}" for t in api) + f"  (median {statistics.median(api):.2f})")
     print("CPU s of the command: " + ", ".join(f"{t:.2f}" for t in cpus) + f"  (median {statistics.median(cpus):.2f})")
 
 
