@@ -16,6 +16,7 @@ the default registry on its `--prometheus_port`.
 | `flyte_connector_snowflake_queries_finished_total` | counter | `phase` |
 | `flyte_connector_snowflake_queries_submitted_total` | counter | `outcome` = `accepted` or `rejected` |
 | `flyte_connector_snowflake_history_lookups_total` | counter | `source` = `task`, `pool`, `service` or `none` |
+| `flyte_connector_snowflake_lineage_events_total` | counter | `outcome` = `sent`, `dropped` (queue full) or `failed` |
 | `flyte_connector_snowflake_submit_limit` | gauge | (submits allowed at once; see `_admission`) |
 | `flyte_connector_snowflake_submits` | gauge | `state` = `running` or `waiting` |
 """
@@ -37,6 +38,7 @@ from ._pool import Pool
 
 __all__ = [
     "HISTORY_LOOKUPS",
+    "LINEAGE_EVENTS",
     "PREFIX",
     "QUERIES_FINISHED",
     "QUERIES_SUBMITTED",
@@ -53,6 +55,7 @@ RETRIES = Counter(f"{PREFIX}retries_total", "Driver calls retried after a transi
 QUERY_POLLS = Counter(f"{PREFIX}query_polls", "Status checks of queries, by Snowflake status", ["status", "phase"])
 QUERIES_FINISHED = Counter(f"{PREFIX}queries_finished", "Status checks that found a query finished", ["phase"])
 QUERIES_SUBMITTED = Counter(f"{PREFIX}queries_submitted", "Queries handed to Snowflake", ["outcome"])
+LINEAGE_EVENTS = Counter(f"{PREFIX}lineage_events", "OpenLineage events, by what became of them", ["outcome"])
 HISTORY_LOOKUPS = Counter(
     f"{PREFIX}history_lookups", "Query history reads for logs, metrics and custom_info, by session used", ["source"]
 )

@@ -30,6 +30,8 @@ __all__ = [
     "check_template",
     "compile_batch",
     "compile_query",
+    "has_placeholders",
+    "marked_text",
     "split_statements",
     "statement_count",
     "user_query_tag",
@@ -184,6 +186,22 @@ def compile_query(template: str, inputs: Mapping[str, Any]) -> BoundStatement:
         return binds[name]
 
     return BoundStatement(_rewrite(template, bind), tuple(params))
+
+
+@functools.lru_cache(maxsize=256)
+def marked_text(template: str) -> str:
+    """The statement as sent, with `:name` where an input binds: what lineage records and parses, never a value.
+
+    Example:
+        >>> marked_text("SELECT * FROM t WHERE a = %(a)s AND c LIKE 'A%%'")
+        "SELECT * FROM t WHERE a = :a AND c LIKE 'A%'"
+    """
+    return _rewrite(template, lambda name: f":{name}")
+
+
+def has_placeholders(template: str) -> bool:
+    """Whether the template binds any input."""
+    return bool(_placeholders(template))
 
 
 @functools.lru_cache(maxsize=256)

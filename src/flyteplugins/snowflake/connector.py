@@ -30,9 +30,18 @@ from ._admission import SubmitGate, slow_turn_from_env
 from ._auth import Credentials
 from ._figures import HistoryBatches, Late
 from ._finishing import Finishing, finish_wait_from_env
+from ._lineage import Lineage
 from ._links import AccountIdentifier
 from ._pool import Pool, PoolSettings
-from ._sql import build_query_tag, check_template, compile_batch, compile_query, statement_count
+from ._sql import (
+    build_query_tag,
+    check_template,
+    compile_batch,
+    compile_query,
+    has_placeholders,
+    marked_text,
+    statement_count,
+)
 from ._status import StatusView, describe
 from .config import SnowflakeConfig
 from .errors import (
@@ -77,6 +86,8 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         self._finishing: Finishing[Resource] = Finishing()
         self._figures = HistoryBatches(lambda conn, metas: _observe.read_histories(conn, metas, user=None))
         self._gate: SubmitGate | None = None
+        self._lineage: Lineage | None = None
+        self._lineage_checked = False
 
     @property
     def pool(self) -> Pool[Any]:
@@ -94,6 +105,15 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             self._gate = SubmitGate(self.pool.max_workers, slow_turn=slow_turn_from_env())
             _metrics.track_gate(self._gate)
         return self._gate
+
+    @property
+    def lineage(self) -> Lineage | None:
+        """OpenLineage events of this connector's queries, or None when OpenLineage is not configured (checked
+        once, at the first query: nothing of OpenLineage is imported otherwise)."""
+        if not self._lineage_checked:
+            self._lineage = Lineage.from_env()
+            self._lineage_checked = True
+        return self._lineage
 
     # The public plugin's signature (inputs second, secrets by keyword), kept so callers written for it work;
     # the framework passes everything by keyword, output_prefix included.
@@ -140,7 +160,34 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             meta.query_id = getattr(exc, "query_id", None) or ""
         _metrics.QUERIES_SUBMITTED.labels(outcome="rejected" if meta.error else "accepted").inc()
         logger.info("Snowflake query submitted: %s", meta.query_id or "(rejected)")
+        self._lineage_started(meta, config, task_template, execution)
         return meta
+
+    def _lineage_started(
+        self,
+        meta: SnowflakeJobMetadata,
+        config: SnowflakeConfig,
+        template: tasks_pb2.TaskTemplate,
+        execution: TaskExecutionMetadata | None,
+    ) -> None:
+        """START (at submit, and only here) of the query's OpenLineage run; a rejected query's FAIL with it."""
+        lineage = self.lineage
+        if lineage is None:
+            return
+        sql = template.sql.statement
+        statement = marked_text(sql)
+        job = lineage.job(
+            account=config.account,
+            database=config.database,
+            schema=config.schema,
+            task=template.id.name,
+            statement=statement,
+            binds=has_placeholders(sql),
+            execution=execution,
+        )
+        lineage.started(meta, job, statement)
+        if meta.error is not None:
+            lineage.ended(meta, Resource(phase=TaskExecution.FAILED, message=_error_message(meta.error, meta.query_id)))
 
     async def get(
         self,
@@ -150,6 +197,32 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         *,
         query_history: bool = True,
         finish_wait: float | None = FINISH_WAIT_S,
+        **kwargs: Any,
+    ) -> Resource:
+        """The query's phase now, its Snowsight link, and on success the `results` output (see `_get`).
+
+        The answer that ends the query also ends its OpenLineage run (COMPLETE, FAIL or ABORT).
+        """
+        resource = await self._get(
+            resource_meta,
+            snowflake_private_key,
+            snowflake_private_key_passphrase,
+            query_history=query_history,
+            finish_wait=finish_wait,
+            **kwargs,
+        )
+        if self.lineage is not None and resource_meta.error is None:
+            self.lineage.ended(resource_meta, resource)
+        return resource
+
+    async def _get(
+        self,
+        resource_meta: SnowflakeJobMetadata,
+        snowflake_private_key: str | None,
+        snowflake_private_key_passphrase: str | None,
+        *,
+        query_history: bool,
+        finish_wait: float | None,
         **kwargs: Any,
     ) -> Resource:
         """The query's phase now, its Snowsight link, and on success the `results` output.
@@ -297,9 +370,9 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         secrets = _secrets(kwargs, snowflake_private_key, snowflake_private_key_passphrase)
         credentials = Credentials.from_kwargs(secrets)
 
-        def _cancel_if_running(conn: Any) -> None:
+        def _cancel_if_running(conn: Any) -> bool:
             if describe(_client.poll(conn, meta.query_id).status).terminal:
-                return
+                return False
             try:
                 _client.cancel(conn, meta.query_id)
             except SnowflakeQueryError:
@@ -308,9 +381,13 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
                 status = _client.poll(conn, meta.query_id).status
                 if status != "NO_DATA" and not describe(status).terminal:
                     raise
+            return True
 
-        await self._run(config, credentials, _cancel_if_running, retry=True)
+        cancelled = await self._run(config, credentials, _cancel_if_running, retry=True)
         logger.info("Snowflake query cancelled: %s", meta.query_id)
+        if cancelled and self.lineage is not None:
+            # A query that had already ended ends its run through the status check that sees it.
+            self.lineage.ended(meta, Resource(phase=TaskExecution.ABORTED, message="cancelled"))
 
     async def get_logs(  # type: ignore[override]
         self, resource_meta: SnowflakeJobMetadata, **kwargs: Any

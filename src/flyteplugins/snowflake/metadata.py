@@ -39,6 +39,8 @@ class SnowflakeJobMetadata(ResourceMeta):
         error: Set when the query failed before Snowflake accepted it (login, binding): code, sqlstate,
             message and kind, so `get` reports it as the task's failure.
         output_prefix: Where the task's outputs go (materialized results are written below it).
+        lineage: When OpenLineage is configured: the query's OpenLineage job and run (names and dataset names
+            parsed from the SQL, never a value), so that any replica sends its end event.
     """
 
     account: str
@@ -55,6 +57,7 @@ class SnowflakeJobMetadata(ResourceMeta):
     submitted_at: float = 0.0
     error: dict[str, Any] | None = None
     output_prefix: str = ""
+    lineage: dict[str, Any] | None = None
 
     def checked_query_id(self) -> str:
         """`query_id`, checked to be a Snowflake query id (`01b2c3d4-0000-1234-0000-0001abcd5678`).
