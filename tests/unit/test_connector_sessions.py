@@ -1,5 +1,6 @@
 """The connector's use of pooled sessions, with a fake driver: status checks share one session, SQL does not,
-expired and flaky sessions, and a slow query-history look-up that must not hold GetTask."""
+expired and flaky sessions, a slow query-history look-up that must not hold GetTask, and how a cancelled query
+reads whichever of Snowflake's two answers (ABORTED, or FAILED_WITH_ERROR with error 604) comes back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from flyteidl2.core.execution_pb2 import TaskExecution
 
 from flyteplugins.snowflake import _client, _observe
+from flyteplugins.snowflake import connector as connector_module
 from flyteplugins.snowflake._client import QueryState
 from flyteplugins.snowflake._pool import Pool
 from flyteplugins.snowflake.config import SnowflakeConfig
@@ -41,6 +43,9 @@ class FakeDriver:
 
     def __init__(self, status: str = "RUNNING", poll_seconds: float = 0.02) -> None:
         self.status = status
+        self.errno: int | None = None
+        self.message: str | None = None
+        self.cancelled: list[str] = []
         self.poll_seconds = poll_seconds
         self.logins = 0
         self.sessions: list[FakeSession] = []
@@ -67,7 +72,10 @@ class FakeDriver:
         time.sleep(self.poll_seconds)
         with self._lock:
             self.in_flight[id(conn)] -= 1
-        return QueryState(self.status)
+        return QueryState(self.status, errno=self.errno, message=self.message)
+
+    def cancel(self, conn: FakeSession, query_id: str) -> None:
+        self.cancelled.append(query_id)
 
 
 @pytest.fixture
@@ -75,6 +83,7 @@ def driver(monkeypatch: pytest.MonkeyPatch) -> FakeDriver:
     fake = FakeDriver()
     monkeypatch.setattr(_client, "login", fake.login)
     monkeypatch.setattr(_client, "poll", fake.poll)
+    monkeypatch.setattr(_client, "cancel", fake.cancel)
     return fake
 
 
@@ -131,6 +140,7 @@ async def test_a_network_fault_on_a_shared_session_keeps_it(connector: Snowflake
     driver.fail_next = [SnowflakeTransientError("503 Service Unavailable", errno=250003)]
     resource = await connector.get(meta, **SECRETS)
     assert resource.phase == TaskExecution.RUNNING and "checking again" in resource.message
+    assert "could not be reached" in resource.message and "503" in resource.custom_info["unreachable"]
     assert (await connector.get(meta, **SECRETS)).phase == TaskExecution.RUNNING
     assert driver.logins == 1 and connector.pool.stats.discarded == 0
 
@@ -189,3 +199,53 @@ async def test_a_check_whose_figures_must_wait_for_a_look_up_answers_at_once(
         await asyncio.sleep(0.05)
     assert answer.phase == TaskExecution.SUCCEEDED, answer.message
     assert [first.query_id] in asked and [second.query_id] in asked  # its own look-up, after the first one
+
+
+#: Snowflake's two ways of reporting a cancelled query: (status, errno, message).
+CANCELLED_ANSWERS = [("FAILED_WITH_ERROR", 604, "SQL execution canceled"), ("ABORTED", None, None)]
+
+
+@pytest.mark.parametrize(("status", "errno", "message"), CANCELLED_ANSWERS)
+async def test_a_query_this_connector_cancelled_reads_aborted(
+    connector: SnowflakeConnector, driver: FakeDriver, status: str, errno: int | None, message: str | None
+) -> None:
+    meta = _meta()
+    await connector.delete(meta, **SECRETS)
+    assert driver.cancelled == [meta.query_id]
+    driver.status, driver.errno, driver.message = status, errno, message
+    answer = await connector.get(meta, **SECRETS)
+    assert answer.phase == TaskExecution.ABORTED, answer.message
+    assert f"Query {meta.query_id} was cancelled as the task's abort asked" in answer.message
+
+
+@pytest.mark.parametrize(("status", "errno", "message"), CANCELLED_ANSWERS)
+async def test_a_cancel_this_connector_did_not_ask_for_fails_the_task_saying_so(
+    connector: SnowflakeConnector, driver: FakeDriver, status: str, errno: int | None, message: str | None
+) -> None:
+    driver.status, driver.errno, driver.message = status, errno, message
+    meta = _meta()
+    answer = await connector.get(meta, **SECRETS)
+    assert answer.phase == TaskExecution.FAILED, answer.message
+    assert f"Query {meta.query_id} was cancelled in Snowflake, and not by this task" in answer.message
+    assert "SYSTEM$CANCEL_QUERY" in answer.message
+    assert driver.cancelled == []
+
+
+async def test_a_query_that_did_not_succeed_is_answered_without_waiting_for_its_figures(
+    connector: SnowflakeConnector, driver: FakeDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver.status, driver.errno, driver.message = "FAILED_WITH_ERROR", 2003, "Object 'T' does not exist"
+    release = threading.Event()
+
+    def slow_history(conn: Any, metas: Sequence[SnowflakeJobMetadata], *, user: str | None) -> dict[str, Any]:
+        release.wait(5)
+        return {}
+
+    monkeypatch.setattr(_observe, "read_histories", slow_history)
+    try:
+        answer = await connector.get(_meta(), finish_wait=0.05, **SECRETS)
+    finally:
+        release.set()
+    assert answer.phase == TaskExecution.FAILED and "Snowflake error 2003" in answer.message
+    assert "saving its result" not in answer.message
+    assert answer.custom_info["query_history_unavailable"] == connector_module.FIGURES_NOT_WAITED

@@ -105,6 +105,7 @@ def test_driver_error_class_maps_to_its_category(cls: type[sf_errors.Error]) -> 
         # session expired: a new login fixes it
         (sf_errors.ProgrammingError(msg="Session expired", errno=390112, sqlstate="08001"), SnowflakeTransientError),
         (sf_errors.ProgrammingError(msg="Master token expired", errno=390114), SnowflakeTransientError),
+        (sf_errors.ProgrammingError(msg="Session no longer exists", errno=390111), SnowflakeTransientError),
         # network and HTTP
         (
             sf_errors.OperationalError(msg="Failed to connect to DB", errno=250001, sqlstate="08001"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from flyteidl2.core.execution_pb2 import TaskExecution
 from snowflake.connector.constants import QueryStatus
 
-from flyteplugins.snowflake._status import STATUS_TABLE, describe
+from flyteplugins.snowflake._status import STATUS_TABLE, UNKNOWN_QUERY_GRACE_S, describe
 
 # (phase, terminal, waiting) per member, written out here rather than read from the table under test.
 # A member the driver adds later is missing here and fails test_expectations_cover_the_driver.
@@ -51,6 +53,27 @@ def test_no_status_right_after_submit_is_not_a_failure() -> None:
     view = describe("NO_DATA", query_id="q")
     assert view.phase not in (TaskExecution.FAILED, TaskExecution.RETRYABLE_FAILED)
     assert not view.terminal
+
+
+@pytest.mark.parametrize("since_submit", [0.0, UNKNOWN_QUERY_GRACE_S - 1])
+def test_no_status_within_the_grace_is_still_waiting(since_submit: float) -> None:
+    view = describe("NO_DATA", query_id="q", since_submit=since_submit)
+    assert (view.phase, view.terminal) == (TaskExecution.QUEUED, False)
+    assert "waiting for Snowflake to report it" in view.message
+
+
+@pytest.mark.parametrize("since_submit", [UNKNOWN_QUERY_GRACE_S + 1, math.inf])
+def test_no_status_past_the_grace_fails_naming_the_query_and_the_likely_causes(since_submit: float) -> None:
+    view = describe("NO_DATA", query_id="01b2-gone", since_submit=since_submit, account="myorg-acct", user="ETL")
+    assert (view.phase, view.terminal, view.status) == (TaskExecution.FAILED, True, "NO_DATA")
+    assert "Snowflake does not know query 01b2-gone" in view.message
+    assert f"{UNKNOWN_QUERY_GRACE_S:g} s after its submit" in view.message
+    assert "account myorg-acct, user ETL" in view.message and "restarted" in view.message
+
+
+@pytest.mark.parametrize("status", ["QUEUED", "RUNNING", "BLOCKED"])
+def test_only_no_status_is_judged_by_its_age(status: str) -> None:
+    assert describe(status, query_id="q", since_submit=math.inf) == describe(status, query_id="q")
 
 
 def test_resuming_warehouse_names_the_warehouse() -> None:

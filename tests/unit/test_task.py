@@ -169,6 +169,39 @@ async def test_aborted_query_fails_the_task() -> None:
         await _run(connector)
 
 
+UNREACHABLE = {"query_id": "01b2-query", "unreachable": "503 Service Unavailable"}
+
+
+async def test_a_local_run_gives_up_when_snowflake_stays_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(task_module, "UNREACHABLE_DEADLINE", 0.3)
+    connector = ScriptedConnector([RUNNING], custom_info=UNREACHABLE)
+    started = time.monotonic()
+    with pytest.raises(SnowflakeTaskFailed) as raised:
+        await asyncio.wait_for(_run(connector), 5)
+    assert 0.3 <= time.monotonic() - started < 2
+    message = str(raised.value)
+    assert "could not be reached for 0.3 s" in message and "503 Service Unavailable" in message
+    assert "SYSTEM$CANCEL_QUERY('01b2-query')" in message and raised.value.query_id == "01b2-query"
+    assert connector.calls[-1] == "delete"  # tried, in case Snowflake answers again
+
+
+async def test_an_answer_from_snowflake_restarts_the_unreachable_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(task_module, "UNREACHABLE_DEADLINE", 0.5)
+
+    class Blinking(ScriptedConnector):
+        async def get(self, resource_meta: SnowflakeJobMetadata, **secrets: Any) -> Resource:
+            answer = await super().get(resource_meta, **secrets)
+            started = self.get_times[0]
+            if self.get_times[-1] - started > 1.5:
+                return Resource(phase=SUCCEEDED, message="done")
+            # two answers of "unreachable" (tens of milliseconds), then one from Snowflake; for three deadlines
+            self.custom_info = None if len(self.get_times) % 3 == 0 else UNREACHABLE
+            return answer
+
+    connector = Blinking([RUNNING])
+    assert (await asyncio.wait_for(_run(connector), 10)).phase == SUCCEEDED
+
+
 # --- cancel on interruption ---------------------------------------------------------------------------------
 
 
@@ -187,6 +220,19 @@ async def test_cancelling_the_run_cancels_the_query_once() -> None:
 async def test_interrupted_submit_is_cancelled_once_it_lands() -> None:
     connector = ScriptedConnector([RUNNING], create_delay=0.2)
     run = asyncio.ensure_future(_run(connector))
+    await asyncio.sleep(0.05)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert connector.calls == ["create", "created", "delete"]
+
+
+async def test_a_second_interruption_while_the_submit_lands_still_cancels_what_it_started() -> None:
+    # `flyte run --local`: Ctrl-C cancels the run's task, then the interpreter's exit hook cancels it again.
+    connector = ScriptedConnector([RUNNING], create_delay=0.3)
+    run = asyncio.ensure_future(_run(connector))
+    await asyncio.sleep(0.05)
+    run.cancel()
     await asyncio.sleep(0.05)
     run.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -306,9 +306,25 @@ def poll(conn: SnowflakeConnection, query_id: str, timeout: float = POLL_TIMEOUT
             "/monitoring/queries/" + urllib.parse.quote(query_id), method="get", client="rest", timeout=int(timeout)
         )
         _count_check("driver")
+        if answer.get("success") is False:
+            raise _refusal(answer)
         return _query_state(answer)
 
     return _translated(_poll, query_id=query_id)
+
+
+def _refusal(answer: Mapping[str, Any]) -> Exception:
+    """Snowflake refused the status request itself (a session it no longer has, a missing privilege): its code
+    and message as a driver error, so that `errors.translate` decides between a new login and a failure. It says
+    nothing about the query."""
+    from snowflake.connector.errors import ProgrammingError
+
+    data = answer.get("data") or {}
+    return ProgrammingError(
+        msg=str(answer.get("message") or "Snowflake refused the status request"),
+        errno=_int_or_none(answer.get("code")) or -1,
+        sqlstate=data.get("sqlState") if isinstance(data, Mapping) else None,
+    )
 
 
 def _query_state(answer: Mapping[str, Any]) -> QueryState:

@@ -1,7 +1,8 @@
 """Snowflake query status -> Flyte task phase and a human message: one total table.
 
 Every `snowflake.connector.constants.QueryStatus` name has a row; a name the table does not know (a newer
-driver) is followed as RUNNING with a message naming it, never an error.
+driver) is followed as RUNNING with a message naming it, never an error. NO_DATA (Snowflake does not know the
+query) is a query not yet reported for `UNKNOWN_QUERY_GRACE_S` after its submit, and then a failure.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from flyteidl2.core.execution_pb2 import TaskExecution
 
-__all__ = ["STATUS_TABLE", "StatusView", "describe"]
+__all__ = ["STATUS_TABLE", "UNKNOWN_QUERY_GRACE_S", "StatusView", "describe"]
 
 Phase = int  # a TaskExecution.Phase value
 
@@ -85,14 +86,40 @@ STATUS_TABLE: dict[str, _Row] = {
 
 _UNKNOWN = _Row(TaskExecution.RUNNING, "Query {query} has status {status}, unknown to this plugin; still following it")
 
+#: Seconds after its submit a query may stay unknown to Snowflake (NO_DATA) before the task fails. Snowflake
+#: reports a query within a second or two of accepting it; the submit time is taken before the login and the
+#: submit, so this also covers a slow login. Measured from the job metadata's `submitted_at`, so every replica
+#: agrees; metadata without a submit time (hand-made, or the public plugin's) counts as past it.
+UNKNOWN_QUERY_GRACE_S = 60.0
 
-def describe(status: str | enum.Enum, *, warehouse: str | None = None, query_id: str | None = None) -> StatusView:
+_NOT_FOUND = _Row(
+    TaskExecution.FAILED,
+    "Snowflake does not know query {query}: no status {grace:g} s after its submit, where a submitted query shows "
+    "up within seconds. Likely causes: the job metadata names another account or user than the one that ran the "
+    "query (account {account}, user {user}; Snowflake reports a query only to the user that ran it), the query id "
+    "comes from another account, or Snowflake lost the query (a local Snowflake that was restarted)",
+    terminal=True,
+)
+
+
+def describe(
+    status: str | enum.Enum,
+    *,
+    warehouse: str | None = None,
+    query_id: str | None = None,
+    since_submit: float | None = None,
+    account: str | None = None,
+    user: str | None = None,
+) -> StatusView:
     """Phase, message and flags for a Snowflake query status.
 
     Args:
         status: a `QueryStatus` member or its name (case-insensitive).
         warehouse: the warehouse name, for messages like "warehouse COMPUTE_WH is resuming".
         query_id: the query id, named in the message.
+        since_submit: seconds since the query was submitted (`math.inf` when unknown); past
+            `UNKNOWN_QUERY_GRACE_S`, NO_DATA means Snowflake does not know the query: FAILED. None: not judged.
+        account, user: who the query was submitted as, named when Snowflake does not know it.
 
     Example:
         >>> describe("RESUMING_WAREHOUSE", warehouse="COMPUTE_WH", query_id="01b2").message
@@ -100,8 +127,16 @@ def describe(status: str | enum.Enum, *, warehouse: str | None = None, query_id:
     """
     name = (status.name if isinstance(status, enum.Enum) else str(status)).strip().upper()
     row = STATUS_TABLE.get(name, _UNKNOWN)
+    if name == "NO_DATA" and since_submit is not None and since_submit > UNKNOWN_QUERY_GRACE_S:
+        row = _NOT_FOUND
     wh = f"warehouse {warehouse}" if warehouse else "the warehouse"
     message = row.template.format(
-        query=query_id or "(no id yet)", warehouse=wh, Warehouse=wh[0].upper() + wh[1:], status=name
+        query=query_id or "(no id yet)",
+        warehouse=wh,
+        Warehouse=wh[0].upper() + wh[1:],
+        status=name,
+        grace=UNKNOWN_QUERY_GRACE_S,
+        account=account or "(not given)",
+        user=user or "(not given)",
     )
     return StatusView(status=name, phase=row.phase, message=message, terminal=row.terminal, waiting=row.waiting)

@@ -12,6 +12,7 @@ import functools
 import gc
 import json
 import logging
+import math
 import os
 import time
 from collections import OrderedDict
@@ -62,8 +63,19 @@ TASK_TYPE = "snowflake"
 #: The name of the task's Snowsight link in the Flyte UI (the public plugin's name for it).
 LOG_LINK_NAME = "Snowflake Dashboard"
 
-#: Snowflake's error number for "SQL execution canceled".
+#: Snowflake's error number for "SQL execution canceled": a query cancelled with SYSTEM$CANCEL_QUERY or the
+#: driver's abort request reports FAILED_WITH_ERROR with it (older accounts answered ABORTED).
 _CANCELLED_ERRNO = 604
+
+#: Query ids this process has cancelled (DeleteTask, or an aborted local run), the most recent kept: a cancelled
+#: query then reads ABORTED, and one cancelled by anyone else reads as the failure it is for the task.
+_CANCELS_KEPT = 10_000
+
+#: Why `custom_info` has no figures for a query that did not succeed: its answer never waits for them.
+FIGURES_NOT_WAITED = (
+    "skipped: a query that did not succeed is answered without waiting for the query history; "
+    "GetTaskMetrics and GetTaskLogs read the same figures"
+)
 
 #: Backoff between attempts of one call when Snowflake is briefly unreachable (seconds).
 RETRY_DELAYS = (0.1, 0.4, 1.2)
@@ -88,6 +100,7 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         self._gate: SubmitGate | None = None
         self._lineage: Lineage | None = None
         self._lineage_checked = False
+        self._cancelled: OrderedDict[str, None] = OrderedDict()
 
     @property
     def pool(self) -> Pool[Any]:
@@ -231,10 +244,15 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         bytes, queued and execution time) are read from Snowflake's query history into `custom_info`; a
         local run skips that extra look-up, which costs more than a short query itself.
 
-        A status check is one short request. What follows a query's end (saving its result, reading its
-        figures) can take longer, so it runs in the background: the call waits `finish_wait` seconds for it
+        A status check is one short request. What follows a successful query's end (saving its result, reading
+        its figures) can take longer, so it runs in the background: the call waits `finish_wait` seconds for it
         and otherwise answers RUNNING ("saving its result"); a later call collects the final answer. `None`
-        waits until it is done (local runs, where this process is the only one asking).
+        waits until it is done (local runs, where this process is the only one asking). A query that ended
+        without a result (failed, cancelled) is answered at once, with its figures only if they come within
+        `finish_wait`.
+
+        While Snowflake cannot be reached the answer is RUNNING, saying so (`custom_info["unreachable"]`); a
+        query Snowflake still does not know `UNKNOWN_QUERY_GRACE_S` after its submit is FAILED.
 
         Raises:
             SnowflakeMetadataError: `resource_meta.query_id` is not a Snowflake query id.
@@ -256,8 +274,12 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
             # it twice). Report it as still running: the next poll tries again.
             return Resource(
                 phase=TaskExecution.RUNNING,
-                message=f"could not reach Snowflake to check query {meta.query_id} ({exc}); checking again",
+                message=(
+                    f"Snowflake could not be reached to check query {meta.query_id} ({exc}); the query is left "
+                    "running, checking again"
+                ),
                 log_links=links,
+                custom_info={"query_id": meta.query_id, "unreachable": str(exc)},
             )
         except SnowflakeError as exc:
             return Resource(
@@ -265,12 +287,22 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
                 message=_error_message(_error_record(exc), meta.query_id),
                 log_links=links,
             )
-        view = describe(state.status, warehouse=config.warehouse, query_id=meta.query_id)
+        view = describe(
+            state.status,
+            warehouse=config.warehouse,
+            query_id=meta.query_id,
+            since_submit=_since_submit(meta),
+            account=meta.account,
+            user=meta.user,
+        )
         info: dict[str, Any] = {"query_id": meta.query_id, "status": state.status, **_elapsed_info(meta)}
         finished = view.terminal or state.errno is not None
         _metrics.observe_poll(state.status, view.phase, terminal=finished)
         if not finished:
             return Resource(phase=view.phase, message=view.message, log_links=links, custom_info=info)
+        if view.phase != TaskExecution.SUCCEEDED:
+            # No result to save: the final answer goes out now.
+            return await self._unsuccessful(meta, config, secrets, state, view, info, query_history, finish_wait)
 
         def finish() -> Awaitable[Resource]:
             return self._finish(meta, config, secrets, state, view, dict(info), query_history=query_history)
@@ -304,31 +336,11 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         *,
         query_history: bool,
     ) -> Resource:
-        """The final answer for a query Snowflake reports finished: its figures, and on success its output."""
+        """The final answer for a query Snowflake reports succeeded: its figures and its output."""
         links = _log_links(meta)
         if query_history:
             # Once, when the query ends: elapsed/queued/compilation/execution time, rows, bytes (best effort).
             info.update(await self._history_figures(meta, config, Credentials.from_kwargs(secrets)))
-        if state.errno is not None or state.message:
-            info["error"] = {"errno": state.errno, "sqlstate": state.sqlstate, "message": state.message}
-        if view.phase == TaskExecution.FAILED and state.errno == _CANCELLED_ERRNO:
-            # Snowflake may report a cancelled query as failed with 604; it was cancelled, not broken.
-            return Resource(
-                phase=TaskExecution.ABORTED,
-                message=f"Query {meta.query_id} was cancelled: {state.message or 'SQL execution canceled'}",
-                log_links=links,
-                custom_info=info,
-            )
-        if view.phase == TaskExecution.FAILED:
-            record = info.get("error") or {"message": view.message}
-            return Resource(
-                phase=TaskExecution.FAILED,
-                message=_error_message(record, meta.query_id),
-                log_links=links,
-                custom_info=info,
-            )
-        if view.phase != TaskExecution.SUCCEEDED:
-            return Resource(phase=view.phase, message=view.message, log_links=links, custom_info=info)
         try:
             outputs = await self._outputs(meta, config, secrets, info) if meta.has_output else None
         except SnowflakeTransientError as exc:
@@ -350,6 +362,30 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         message = view.message if "elapsed_s" not in info else f"{view.message} in {info['elapsed_s']:.2f}s"
         return Resource(phase=view.phase, message=message, log_links=links, outputs=outputs, custom_info=info)
 
+    async def _unsuccessful(
+        self,
+        meta: SnowflakeJobMetadata,
+        config: SnowflakeConfig,
+        secrets: Mapping[str, Any],
+        state: _client.QueryState,
+        view: StatusView,
+        info: dict[str, Any],
+        query_history: bool,
+        wait: float | None,
+    ) -> Resource:
+        """The final answer for a query that ended without a result; its figures only if they come within `wait`."""
+        if state.errno is not None or state.message:
+            info["error"] = {"errno": state.errno, "sqlstate": state.sqlstate, "message": state.message}
+        if query_history and state.status != "NO_DATA":  # an unknown query has no history either
+            credentials = Credentials.from_kwargs(secrets)
+            wait = _observe.FIGURES_WAIT_S if wait is None else min(wait, _observe.FIGURES_WAIT_S)
+            if wait > 0 and not self._figures.busy(_session_key(config, credentials)):
+                info.update(await self._history_figures(meta, config, credentials, wait=wait, late=FIGURES_NOT_WAITED))
+            else:
+                info["query_history_unavailable"] = FIGURES_NOT_WAITED
+        phase, message = _ending(meta.query_id, state, view, info, cancelled_here=meta.query_id in self._cancelled)
+        return Resource(phase=phase, message=message, log_links=_log_links(meta), custom_info=info)
+
     async def delete(
         self,
         resource_meta: SnowflakeJobMetadata,
@@ -369,6 +405,8 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         config = _config_of(meta)
         secrets = _secrets(kwargs, snowflake_private_key, snowflake_private_key_passphrase)
         credentials = Credentials.from_kwargs(secrets)
+        # Before the cancel goes out: a check answered meanwhile must already read it as ours.
+        self._remember_cancel(meta.query_id)
 
         def _cancel_if_running(conn: Any) -> bool:
             if describe(_client.poll(conn, meta.query_id).status).terminal:
@@ -437,14 +475,27 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
         except SnowflakeError as exc:
             return _observe.Observation(None, reason=f"reading Snowflake's query history failed: {exc}")
 
+    def _remember_cancel(self, query_id: str) -> None:
+        self._cancelled[query_id] = None
+        self._cancelled.move_to_end(query_id)
+        if len(self._cancelled) > _CANCELS_KEPT:
+            self._cancelled.popitem(last=False)
+
     async def _history_figures(
-        self, meta: SnowflakeJobMetadata, config: SnowflakeConfig, credentials: Credentials
+        self,
+        meta: SnowflakeJobMetadata,
+        config: SnowflakeConfig,
+        credentials: Credentials,
+        *,
+        wait: float | None = None,
+        late: str | None = None,
     ) -> dict[str, Any]:
         """`custom_info` figures of a finished query, read on the task's own session; never fails the call.
 
         Queries that finish together share a look-up (`_figures`): one statement reads the rows of every query
         of the same credentials waiting for it. Bounded in time: the look-up is SQL and may queue behind a busy
-        warehouse, so after `_observe.FIGURES_WAIT_S` the answer goes out without the figures.
+        warehouse, so after `wait` seconds (`_observe.FIGURES_WAIT_S` by default) the answer goes out without the
+        figures, and `late` says why.
         """
 
         def run(fn: Callable[[Any], T]) -> Awaitable[T]:
@@ -452,9 +503,9 @@ class SnowflakeConnector(AsyncConnector[SnowflakeJobMetadata]):
 
         key = _session_key(config, credentials)
         try:
-            record = await self._figures.read(key, meta, run, wait=_observe.FIGURES_WAIT_S)
+            record = await self._figures.read(key, meta, run, wait=_observe.FIGURES_WAIT_S if wait is None else wait)
         except Late:
-            return _observe.custom_info_figures(_observe.Observation(None, reason=_observe.FIGURES_LATE))
+            return _observe.custom_info_figures(_observe.Observation(None, reason=late or _observe.FIGURES_LATE))
         except SnowflakeError as exc:
             return _observe.custom_info_figures(_observe.Observation(None, reason=str(exc)))
         _metrics.HISTORY_LOOKUPS.labels(source="task").inc()
@@ -559,6 +610,36 @@ class _Target:
 _CACHE_SIZE = 512
 _configs: OrderedDict[str, SnowflakeConfig] = OrderedDict()
 _targets: OrderedDict[int, tuple[SnowflakeConfig, _Target]] = OrderedDict()
+
+
+def _since_submit(meta: SnowflakeJobMetadata) -> float:
+    """Seconds since the query was submitted (this replica's clock against the submitting one's; never negative);
+    `math.inf` for metadata without a submit time."""
+    return max(0.0, time.time() - meta.submitted_at) if meta.submitted_at else math.inf
+
+
+def _ending(
+    query_id: str, state: _client.QueryState, view: StatusView, info: Mapping[str, Any], *, cancelled_here: bool
+) -> tuple[int, str]:
+    """Phase and message of a query that ended without a result.
+
+    A cancelled query (Snowflake answers FAILED_WITH_ERROR with error 604, or ABORTED) is ABORTED when this
+    process cancelled it; a cancel nobody here asked for (SYSTEM$CANCEL_QUERY from another session, an
+    administrator) leaves the task without its result: FAILED, saying who may have done it.
+    """
+    if state.status == "ABORTED" or state.errno == _CANCELLED_ERRNO:
+        said = "ABORTED"
+        if state.errno == _CANCELLED_ERRNO:
+            said = f"error 604, {state.message or 'SQL execution canceled'}"
+        if cancelled_here:
+            return TaskExecution.ABORTED, f"Query {query_id} was cancelled as the task's abort asked ({said})"
+        return TaskExecution.FAILED, (
+            f"Query {query_id} was cancelled in Snowflake, and not by this task ({said}): someone ran "
+            "SYSTEM$CANCEL_QUERY on it or an administrator stopped it. Run the task again to rerun the query"
+        )
+    if view.phase == TaskExecution.FAILED and "error" in info:
+        return TaskExecution.FAILED, _error_message(info["error"], query_id)
+    return view.phase, view.message
 
 
 def _elapsed_info(meta: SnowflakeJobMetadata) -> dict[str, float]:

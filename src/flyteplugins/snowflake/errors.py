@@ -153,8 +153,10 @@ def is_retryable(err: BaseException) -> bool:
 # --- translation -------------------------------------------------------------------------------------------
 # Numbers come from the driver (snowflake/connector/errorcode.py, network.py) and Snowflake's server codes.
 
-# The session or its master token expired: a new login fixes it (network.py renews on these).
-_SESSION_EXPIRED = frozenset({390110, 390112, 390113, 390114, 390115})
+# The session or its master token expired (network.py renews on these), or Snowflake no longer has the session
+# (390111 "Session no longer exists. New login required to access the service.", e.g. a restarted local
+# Snowflake): a new login fixes it.
+_SESSION_EXPIRED = frozenset({390110, 390111, 390112, 390113, 390114, 390115})
 # Login-time server codes (390100 wrong password, 390144 bad JWT, 390189 role, 390318 OAuth expired, 390422
 # IP not allowed, 3943xx JWT problems...). The whole 39xxxx block is about authentication.
 _AUTH_ERRNO_RANGE = range(390000, 395000)

@@ -56,6 +56,8 @@ POLL_FRACTION = 0.05
 CANCEL_GRACE = 20.0
 #: Seconds an interrupted submission may take to land (so that what it started can be cancelled).
 SUBMIT_GRACE = 10.0
+#: Seconds a local run keeps following a query while Snowflake cannot be reached, before it gives up.
+UNREACHABLE_DEADLINE = 120.0
 
 
 class SnowflakeTaskFailed(SnowflakeQueryError):
@@ -258,6 +260,10 @@ class _OutOfTime(Exception):
     """The task's time limit passed while following the query (internal: becomes flyte's timeout error)."""
 
 
+class _Unreachable(Exception):
+    """Snowflake could not be reached for `UNREACHABLE_DEADLINE` seconds in a row (internal: the run gives up)."""
+
+
 @dataclass
 class _Progress:
     """One log line per state change, the Snowsight link once, and the final line with rows and elapsed time."""
@@ -353,6 +359,15 @@ async def run_query(
         await _cancel(connector, meta, secrets, name)
         assert time_limit is not None
         raise time_limit.error(name, meta.query_id) from None
+    except _Unreachable as exc:
+        await _cancel(connector, meta, secrets, name)  # in case Snowflake answers again by now
+        raise SnowflakeTaskFailed(
+            f"Snowflake task {name} gave up: Snowflake could not be reached for {UNREACHABLE_DEADLINE:g} s while "
+            f"following query {meta.query_id} ({exc}). The query may still be running in Snowflake: find it in "
+            "Snowsight or QUERY_HISTORY, and cancel it there if needed "
+            f"(SELECT SYSTEM$CANCEL_QUERY('{meta.query_id}'))",
+            query_id=meta.query_id or None,
+        ) from None
     except BaseException:
         # Ctrl-C, a cancelled asyncio task, anything: the query must not keep running in Snowflake.
         await _cancel(connector, meta, secrets, name)
@@ -372,9 +387,11 @@ async def follow(
 ) -> Resource:
     """Poll until the query reaches a final phase: quickly at first, then less often; never sleep after the end.
 
-    Raises `_OutOfTime` when `deadline` (a `time.monotonic()` value) passes first. Cancelling is the caller's job.
+    Raises `_OutOfTime` when `deadline` (a `time.monotonic()` value) passes first, and `_Unreachable` when every
+    answer for `UNREACHABLE_DEADLINE` seconds said Snowflake could not be reached. Cancelling is the caller's job.
     """
     progress = progress or _Progress("snowflake")
+    unreachable_since: float | None = None
     while True:
         # This loop is the only one asking: wait for the result to be saved rather than poll for it.
         # The closing line's figures (rows, credits) come from the query history: read only when it is shown.
@@ -385,11 +402,24 @@ async def follow(
             on_links(links)
         if resource.phase in _FINAL:
             return resource
+        unreachable_since = _unreachable_since(resource, unreachable_since)
         remaining = _remaining(deadline)
         if remaining is not None and remaining <= 0:
             raise _OutOfTime
         interval = poll_delay(time.monotonic() - progress.started, config)
         await asyncio.sleep(interval if remaining is None else min(interval, remaining))
+
+
+def _unreachable_since(resource: Resource, since: float | None) -> float | None:
+    """When the answers began saying Snowflake could not be reached (None: it answered); raises `_Unreachable`
+    once that has lasted `UNREACHABLE_DEADLINE` seconds."""
+    reason = (resource.custom_info or {}).get("unreachable")
+    if not reason:
+        return None
+    now = time.monotonic()
+    if since is not None and now - since >= UNREACHABLE_DEADLINE:
+        raise _Unreachable(str(reason))
+    return now if since is None else since
 
 
 def poll_delay(elapsed: float, config: SnowflakeConfig) -> float:
@@ -430,13 +460,34 @@ def _remaining(deadline: float | None) -> float | None:
 
 
 async def _landed(submit: asyncio.Future[Any]) -> Any:
-    """The submission's result once it finishes (bounded), or None if it failed or takes too long."""
-    try:
-        return await asyncio.wait_for(asyncio.shield(submit), SUBMIT_GRACE)
-    except BaseException:
-        if not submit.done():
-            submit.cancel()
+    """The submission's result once it finishes (bounded), or None if it failed or takes too long.
+
+    Waits even when interrupted again meanwhile: a second interruption is common (flyte's CLI cancels the run's
+    task, then the interpreter's exit hook cancels it again), and what the submission started in Snowflake
+    must still be cancelled.
+    """
+    if not await _outlast_interruptions(submit, SUBMIT_GRACE):
+        submit.cancel()
         return None
+    if submit.cancelled() or submit.exception() is not None:
+        return None
+    return submit.result()
+
+
+async def _outlast_interruptions(job: asyncio.Future[Any], grace: float) -> bool:
+    """Wait up to `grace` seconds for `job`, through any number of cancellations of the caller; whether it is done.
+
+    The job is shielded: interrupting the caller never interrupts it.
+    """
+    deadline = time.monotonic() + grace
+    while not job.done() and time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(asyncio.shield(job), _remaining(deadline))
+        except asyncio.CancelledError:
+            continue  # interrupted again (Ctrl-C twice, the interpreter's exit): keep waiting for the job
+        except Exception:
+            break  # the grace passed, or the job failed (the caller reads its exception)
+    return job.done()
 
 
 async def _cancel(connector: AsyncConnector[Any], meta: Any, secrets: Mapping[str, str], name: str) -> None:
@@ -446,15 +497,8 @@ async def _cancel(connector: AsyncConnector[Any], meta: Any, secrets: Mapping[st
         return
     logger.warning("%s: cancelling Snowflake query %s", name, query_id)
     job = asyncio.ensure_future(connector.delete(resource_meta=meta, **secrets))
-    deadline = time.monotonic() + CANCEL_GRACE
-    while not job.done() and time.monotonic() < deadline:
-        try:
-            await asyncio.wait_for(asyncio.shield(job), _remaining(deadline))
-        except asyncio.CancelledError:
-            continue  # a second interruption (Ctrl-C twice, exit): the cancel still has to reach Snowflake
-        except Exception:
-            break
-    if not job.done():
+    # A second interruption (Ctrl-C twice, the interpreter's exit) must not stop the cancel reaching Snowflake.
+    if not await _outlast_interruptions(job, CANCEL_GRACE):
         job.cancel()
         logger.error("%s: Snowflake did not confirm the cancel of query %s in time", name, query_id)
     elif job.cancelled() or job.exception() is not None:
@@ -471,7 +515,7 @@ async def _cancel(connector: AsyncConnector[Any], meta: Any, secrets: Mapping[st
 # KeyboardInterrupt in the main thread only; the task's coroutine never hears of it and the interpreter would
 # exit with the query still running. So every running Snowflake task is registered here, and when the
 # interpreter shuts down its task is cancelled (which cancels the query) and awaited, for at most
-# CANCEL_GRACE seconds. The hook runs before concurrent.futures joins its threads, so the connector's
+# SUBMIT_GRACE + CANCEL_GRACE seconds. The hook runs before concurrent.futures joins its threads, so the connector's
 # thread pool still accepts the cancel.
 
 
@@ -534,7 +578,8 @@ def _cancel_running_at_exit() -> None:
             entry.loop.call_soon_threadsafe(entry.task.cancel)
         except RuntimeError:  # the loop closed meanwhile
             continue
-    deadline = time.monotonic() + CANCEL_GRACE
+    # An interrupted submission may first take SUBMIT_GRACE to land, then its cancel CANCEL_GRACE.
+    deadline = time.monotonic() + SUBMIT_GRACE + CANCEL_GRACE
     for entry in entries:
         entry.done.wait(max(0.0, deadline - time.monotonic()))
 

@@ -10,6 +10,7 @@ import pytest
 import snowflake.connector
 from snowflake.connector import SnowflakeConnection
 from snowflake.connector.constants import QueryStatus
+from snowflake.connector.errors import ProgrammingError
 
 from flyteplugins.snowflake.local import LocalSnowflake
 
@@ -62,3 +63,18 @@ def _wait_until_done(conn: SnowflakeConnection, query_id: str, timeout_s: float 
             return seen
         time.sleep(0.01)
     raise AssertionError(f"query {query_id} still running after {timeout_s}s: {seen}")
+
+
+@pytest.fixture
+def assert_cancelled() -> Callable[[SnowflakeConnection, str], None]:
+    """`assert_cancelled(conn, query_id)` waits for the query to end and checks that it reads as Snowflake reports
+    a cancelled query: status FAILED_WITH_ERROR, error 604 "SQL execution canceled"."""
+    return _assert_cancelled
+
+
+def _assert_cancelled(conn: SnowflakeConnection, query_id: str) -> None:
+    assert _wait_until_done(conn, query_id)[-1] == QueryStatus.FAILED_WITH_ERROR
+    with pytest.raises(ProgrammingError) as info:
+        conn.get_query_status_throw_if_error(query_id)
+    assert info.value.errno == 604, info.value
+    assert "SQL execution canceled" in str(info.value.msg)

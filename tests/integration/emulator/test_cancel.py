@@ -1,4 +1,5 @@
-"""2: SYSTEM$CANCEL_QUERY and the driver's abort request end a running query as ABORTED."""
+"""2: SYSTEM$CANCEL_QUERY and the driver's abort request end a running query as Snowflake reports it:
+FAILED_WITH_ERROR, error 604 "SQL execution canceled"."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from snowflake.connector.errors import DatabaseError, ProgrammingError
 pytestmark = pytest.mark.integration
 
 
-def test_system_cancel_query_aborts_a_running_query(sf: Any, connect: Any, wait_done: Any) -> None:
+def test_system_cancel_query_ends_a_running_query_failed_with_error_604(
+    sf: Any, connect: Any, assert_cancelled: Any
+) -> None:
     sf.configure(min_query_ms=5000)
     conn = connect()
     cur = conn.cursor()
@@ -24,17 +27,15 @@ def test_system_cancel_query_aborts_a_running_query(sf: Any, connect: Any, wait_
     started = time.monotonic()
     (answer,) = connect().cursor().execute(f"select system$cancel_query('{query_id}')").fetchone()
     assert answer == f"query [{query_id}] terminated."
-    assert wait_done(conn, query_id)[-1] == QueryStatus.ABORTED
+    assert_cancelled(conn, query_id)
     assert time.monotonic() - started < 2.0, "cancel must end the query at once, not after min_query_ms"
-    with pytest.raises(ProgrammingError) as info:
-        conn.get_query_status_throw_if_error(query_id)
-    assert info.value.errno == 604
-    with pytest.raises(DatabaseError):
+    with pytest.raises(DatabaseError) as fetched:
         cur.get_results_from_sfqid(query_id)
         cur.fetchall()
+    assert "SQL execution canceled" in fetched.value.msg
 
 
-def test_cancel_stops_duckdb_work(connect: Any, wait_done: Any) -> None:
+def test_cancel_stops_duckdb_work(connect: Any, assert_cancelled: Any) -> None:
     conn = connect()
     cur = conn.cursor()
     # seconds of DuckDB work: the cancel must interrupt it, not wait for it
@@ -44,20 +45,20 @@ def test_cancel_stops_duckdb_work(connect: Any, wait_done: Any) -> None:
     assert conn.get_query_status(query_id) == QueryStatus.RUNNING
     started = time.monotonic()
     conn.cursor().execute(f"select system$cancel_query('{query_id}')")
-    assert wait_done(conn, query_id)[-1] == QueryStatus.ABORTED
+    assert_cancelled(conn, query_id)
     assert time.monotonic() - started < 2.0
 
 
-def test_cursor_abort_query_aborts(sf: Any, connect: Any, wait_done: Any) -> None:
+def test_cursor_abort_query_cancels(sf: Any, connect: Any, assert_cancelled: Any) -> None:
     sf.configure(min_query_ms=5000)
     conn = connect()
     cur = conn.cursor()
     cur.execute_async("select 1")
     assert cur.abort_query(cur.sfqid) is True
-    assert wait_done(conn, cur.sfqid)[-1] == QueryStatus.ABORTED
+    assert_cancelled(conn, cur.sfqid)
 
 
-def test_driver_timeout_sends_abort_request_and_query_ends_aborted(sf: Any, connect: Any, wait_done: Any) -> None:
+def test_driver_timeout_sends_abort_request_and_query_ends_cancelled(sf: Any, connect: Any) -> None:
     sf.configure(min_query_ms=5000)
     conn = connect()
     cur = conn.cursor()
@@ -65,7 +66,7 @@ def test_driver_timeout_sends_abort_request_and_query_ends_aborted(sf: Any, conn
         cur.execute("select 'slow'", timeout=1)  # the driver's timer posts /queries/v1/abort-request
     assert info.value.errno == 604
     history = [q for q in sf.query_history() if q.query_text == "select 'slow'"]
-    assert history[-1].status == "ABORTED"
+    assert (history[-1].status, history[-1].error_code) == ("FAILED_WITH_ERROR", "000604")
 
 
 def test_abort_request_from_another_thread_ends_a_synchronous_query(sf: Any, connect: Any) -> None:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 LONG = "select count(*) from range(1000000000) a, range(100) b where a.range * b.range % 7 = 3"
 
 
-def test_quick_statements_finish_while_long_ones_run(connect: Any, wait_done: Any) -> None:
+def test_quick_statements_finish_while_long_ones_run(connect: Any, wait_done: Any, assert_cancelled: Any) -> None:
     conn = connect()
     cur = conn.cursor()
     long_ids = []
@@ -31,10 +31,10 @@ def test_quick_statements_finish_while_long_ones_run(connect: Any, wait_done: An
     for query_id in long_ids:
         conn.cursor().execute(f"select system$cancel_query('{query_id}')")
     for query_id in long_ids:
-        assert wait_done(conn, query_id)[-1] == QueryStatus.ABORTED
+        assert_cancelled(conn, query_id)
 
 
-def test_statements_about_queries_never_wait_for_a_query_thread(sf: Any, connect: Any, wait_done: Any) -> None:
+def test_statements_about_queries_never_wait_for_a_query_thread(sf: Any, connect: Any, assert_cancelled: Any) -> None:
     # More held queries than the emulator has query threads: the last ones wait for a thread, as queued queries
     # wait for a warehouse. History look-ups and cancels are metadata operations: they answer at once.
     sf.configure(min_query_ms=30_000)
@@ -50,7 +50,7 @@ def test_statements_about_queries_never_wait_for_a_query_thread(sf: Any, connect
     for query_id in (ids[0], ids[-1]):  # one running, one still waiting for a thread
         cur.execute(f"select system$cancel_query('{query_id}')")
     assert time.monotonic() - started < 5, "a metadata statement waited behind the held queries"
-    assert wait_done(conn, ids[0])[-1] == QueryStatus.ABORTED
-    assert wait_done(conn, ids[-1])[-1] == QueryStatus.ABORTED
+    assert_cancelled(conn, ids[0])
+    assert_cancelled(conn, ids[-1])
     for query_id in ids[1:-1]:
         cur.execute(f"select system$cancel_query('{query_id}')")

@@ -56,7 +56,7 @@ def test_a_cancelled_query_is_failed_with_error_604(sf: Any, connect: Any, wait_
     cur.execute_async("select 'to cancel'")
     cur.abort_query(cur.sfqid)
     # As in Snowflake, a cancel is asynchronous: the history shows it once the query has ended.
-    assert wait_done(conn, cur.sfqid)[-1] == QueryStatus.ABORTED
+    assert wait_done(conn, cur.sfqid)[-1] == QueryStatus.FAILED_WITH_ERROR
     row = conn.cursor(DictCursor).execute(BY_ID, [cur.sfqid]).fetchone()
     assert (row["EXECUTION_STATUS"], row["ERROR_CODE"]) == ("FAILED_WITH_ERROR", "000604")
 

@@ -42,7 +42,7 @@ def _history_texts(conn: Any) -> list[str]:
 
 
 def test_another_user_cannot_read_see_or_cancel_a_users_queries(
-    sf: Any, connect: Any, alice: Any, monkeypatch: pytest.MonkeyPatch
+    sf: Any, connect: Any, alice: Any, assert_cancelled: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     running = _running(sf, alice)
     bob = connect(user="bob", password="b")
@@ -71,11 +71,11 @@ def test_another_user_cannot_read_see_or_cancel_a_users_queries(
     assert mine.fetchall() == [("alice-private-text",)]
     assert any("alice-private-text" in text for text in _history_texts(alice))
     assert mine.execute(f"select system$cancel_query('{running}')").fetchone() == (f"query [{running}] terminated.",)
-    assert alice.get_query_status(running) == QueryStatus.ABORTED
+    assert_cancelled(alice, running)
 
 
 def test_a_monitoring_role_sees_and_cancels_every_query_but_reads_no_other_users_result(
-    sf: Any, connect: Any, alice: Any
+    sf: Any, connect: Any, alice: Any, assert_cancelled: Any
 ) -> None:
     running = _running(sf, alice)
     admin = connect(user="carol", password="c", role="ACCOUNTADMIN")
@@ -86,7 +86,7 @@ def test_a_monitoring_role_sees_and_cancels_every_query_but_reads_no_other_users
         cur.execute(f"select * from table(result_scan('{alice.done}'))")
     assert info.value.errno == 709
     assert cur.abort_query(running) is True
-    assert alice.get_query_status(running) == QueryStatus.ABORTED
+    assert_cancelled(alice, running)
 
 
 def test_monitor_roles_names_the_roles_that_see_all(sf: Any, connect: Any, alice: Any) -> None:

@@ -5,7 +5,8 @@ so a session keeps its transaction and temporary tables); an asynchronous one ru
 concurrent queries never share rows and a status poll never waits for a running query.
 
 Life cycle: NO_DATA (submitted) -> [first status knob, e.g. RESUMING_WAREHOUSE] -> RUNNING (at least
-`min_query_ms`) -> SUCCESS | FAILED_WITH_ERROR | ABORTED.
+`min_query_ms`) -> SUCCESS | FAILED_WITH_ERROR. A cancelled query ends FAILED_WITH_ERROR with error 604 "SQL
+execution canceled", as Snowflake reports one cancelled with SYSTEM$CANCEL_QUERY or the driver's abort request.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ RUNNING_STATES = frozenset(
     {"NO_DATA", "QUEUED", "RESUMING_WAREHOUSE", "QUEUED_REPARING_WAREHOUSE", "BLOCKED", "RESTARTED", "RUNNING"}
 )
 TERMINAL_STATES = frozenset({"SUCCESS", "FAILED_WITH_ERROR", "ABORTED"})
+#: A cancelled query's error; its status reads FAILED_WITH_ERROR, as Snowflake's does (not ABORTED).
 CANCELED = (604, "57014", "SQL execution canceled")
 #: A result larger than `max_result_bytes` fails its query (our code: Snowflake keeps results of any size).
 RESULT_TOO_LARGE = (630, "54000")
@@ -141,8 +143,7 @@ class QueryRecord:
             "WAREHOUSE_SIZE": self.warehouse_size,
             "WAREHOUSE_TYPE": self.warehouse_type,
             "QUERY_TAG": self.tag,
-            # Snowflake's history has no ABORTED status: a cancelled query is FAILED_WITH_ERROR, code 604.
-            "EXECUTION_STATUS": "FAILED_WITH_ERROR" if self.status == "ABORTED" else _history_status(self.status),
+            "EXECUTION_STATUS": _history_status(self.status),
             "ERROR_CODE": error.code if error else None,
             "ERROR_MESSAGE": error.message if error else None,
             "START_TIME": _ts(self.submitted),
@@ -498,8 +499,8 @@ class Engine:
     # -- cancel --------------------------------------------------------------------------------------------------
 
     def cancel(self, query_id: str, by: Session | None = None) -> bool:
-        """End a running query as ABORTED. False when it is unknown, already finished (not an error) or, when `by`
-        is given, not `visible` to that session."""
+        """End a running query as cancelled (error 604). False when it is unknown, already finished (not an error)
+        or, when `by` is given, not `visible` to that session."""
         record = self.get(query_id)
         if record is None or (by is not None and not self.visible(record, by)):
             return False
@@ -508,11 +509,11 @@ class Engine:
                 return False
             record.cancel_event.set()
             if record.executing and record.conn is not None:
-                # stops DuckDB at its next check; the worker then records ABORTED
+                # stops DuckDB at its next check; the worker then records the cancel
                 fs.interrupt(record.conn)
             waiting, record.picked = not record.picked, True
         if waiting:  # still waiting for a thread: it ends now (the thread that takes it later does nothing)
-            self._finish(record, "ABORTED", error=_canceled_error())
+            self._finish(record, "FAILED_WITH_ERROR", error=_canceled_error())
         return True
 
     def shutdown(self) -> None:
@@ -557,8 +558,8 @@ class Engine:
             if record.timed_out:
                 self._finish(record, "FAILED_WITH_ERROR", error=_timeout_error(record.timeout_s))
                 return
-            status = "ABORTED" if record.cancel_event.is_set() or exc.errno == CANCELED[0] else "FAILED_WITH_ERROR"
-            self._finish(record, status, error=_canceled_error() if status == "ABORTED" else exc)
+            cancelled = record.cancel_event.is_set() or exc.errno == CANCELED[0]
+            self._finish(record, "FAILED_WITH_ERROR", error=_canceled_error() if cancelled else exc)
         except Exception as exc:  # a bug or an unsupported feature: still a Snowflake error, never a bare 500
             error = QueryError(603, "XX000", f"SQL execution internal error: {type(exc).__name__}: {exc}")
             self._finish(record, "FAILED_WITH_ERROR", error=error)
@@ -661,7 +662,7 @@ class Engine:
             try:
                 result = _check_size(child, self._child(child, conn, sql, params), self._knobs())
             except QueryError as exc:
-                self._finish(child, "ABORTED" if exc.errno == CANCELED[0] else "FAILED_WITH_ERROR", error=exc)
+                self._finish(child, "FAILED_WITH_ERROR", error=exc)
                 raise
             self._finish(child, "SUCCESS", result=result)
         record.session.database, record.session.schema = fs.session_names(conn)
