@@ -104,3 +104,15 @@ async def test_a_cancel_from_outside_the_task_fails_it_saying_who_may_have_cance
     assert answer.phase == TaskExecution.FAILED, answer.message
     assert f"Query {meta.query_id} was cancelled in Snowflake, and not by this task" in answer.message
     assert "error 604, SQL execution canceled" in answer.message and "SYSTEM$CANCEL_QUERY" in answer.message
+
+
+async def test_a_statement_timeout_fails_the_task_with_snowflakes_words(
+    connector, make_task, local_snowflake_fresh, sf_config
+) -> None:
+    local_snowflake_fresh.configure(min_query_ms=30_000)
+    task = make_task("SELECT 1", plugin_config=dataclasses.replace(sf_config, statement_timeout=1))
+    meta = await connector.create(serialize(task), inputs={}, output_prefix="", **PASSWORD)
+    answer = await wait_done(connector, meta)
+    # Snowflake cancels it (error 630), as the task asked: a failure to finish in time, not a cancel by anyone
+    assert answer.phase == TaskExecution.FAILED, answer.message
+    assert "Snowflake error 630" in answer.message and "timeout of 1 second(s)" in answer.message
