@@ -61,7 +61,7 @@ def test_a_result_larger_than_the_byte_cap_fails_its_query_with_the_knob_named(
     big = "select repeat('x', 100) from range(5000)"  # ~500 kB
     with pytest.raises(ProgrammingError) as info:
         cur.execute(big)
-    assert info.value.errno == 630
+    assert info.value.errno == 100998
     assert "max_result_bytes is 200000" in info.value.msg and "--max-result-bytes" in info.value.msg
     # asynchronously: the query fails, it never succeeds and later "expires"
     cur.execute_async(big)
@@ -69,9 +69,9 @@ def test_a_result_larger_than_the_byte_cap_fails_its_query_with_the_knob_named(
     assert wait_done(conn, query_id)[-1] == QueryStatus.FAILED_WITH_ERROR
     with pytest.raises(ProgrammingError) as info:
         conn.get_query_status_throw_if_error(query_id)
-    assert info.value.errno == 630 and "expired" not in info.value.msg
+    assert info.value.errno == 100998 and "expired" not in info.value.msg
     (entry,) = sf.query_history(query_id)
-    assert entry.execution_status == "FAILED_WITH_ERROR" and entry.error_code == "000630"
+    assert entry.execution_status == "FAILED_WITH_ERROR" and entry.error_code == "100998"
     assert cur.execute("select repeat('x', 100) from range(100)").fetchall()[0] == ("x" * 100,)  # small ones run
 
 

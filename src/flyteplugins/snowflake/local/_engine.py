@@ -41,7 +41,7 @@ TERMINAL_STATES = frozenset({"SUCCESS", "FAILED_WITH_ERROR", "ABORTED"})
 #: A cancelled query's error; its status reads FAILED_WITH_ERROR, as Snowflake's does (not ABORTED).
 CANCELED = (604, "57014", "SQL execution canceled")
 #: A result larger than `max_result_bytes` fails its query (our code: Snowflake keeps results of any size).
-RESULT_TOO_LARGE = (630, "54000")
+RESULT_TOO_LARGE = (100998, "53200")
 TIMEOUT_DEFAULT_S = 172800
 # QUERY_HISTORY reports the time spent in each waiting status in its own column.
 _WAIT_COLUMNS = {

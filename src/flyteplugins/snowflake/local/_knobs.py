@@ -35,7 +35,7 @@ class Knobs:
         result_ttl_s: a finished query's result is dropped this long after it ended (its history stays).
         max_results: at most this many results are kept; the oldest go first.
         max_result_bytes: at most this many bytes of results are kept; the oldest go first. A query whose result
-            alone is larger fails with error 630, naming this knob.
+            alone is larger fails with error 100998, naming this knob.
         max_history: at most this many query records are kept.
         max_history_bytes: at most this many bytes of query texts and tags are kept in the history.
         result_chunk_bytes: a query result larger than this (Arrow bytes) is sent as Snowflake sends large
