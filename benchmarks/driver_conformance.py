@@ -15,7 +15,8 @@ runs the file with pytest (the suite's own `tox.ini` options; no retries, no par
 line) and `conformance.json` (every test's outcome and message) to `--out` (default `benchmarks/out/conformance/`).
 
 What it changes in the driver's suite: `test/parameters.py` only (written, and removed afterwards). Pytest runs
-with `-p no:cacheprovider`, without this package's own pytest plugin, and with `--timeout` per test.
+with `-p no:cacheprovider`, without this package's own pytest plugin, with `--timeout` per test and short
+tracebacks.
 Needs pytest, pytest-timeout and pytest-asyncio in this interpreter (`pip install -e '.[conformance]'`).
 """
 
@@ -146,6 +147,9 @@ def _pytest_command(file: str, junit: Path, timeout: int) -> list[str]:
         "-o",
         "addopts=-ra --strict-markers",
         f"--timeout={timeout}",
+        # short tracebacks: pytest's long ones parse the test's source, which crashed a whole run of test_connection
+        # (CPython's "AST constructor recursion depth mismatch" while threads of a test were failing)
+        "--tb=short",
         f"--junitxml={junit}",
         "-q",
     ]

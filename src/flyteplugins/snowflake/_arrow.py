@@ -24,10 +24,19 @@ def _stable_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def _stable_schema(schema: pa.Schema) -> pa.Schema:
+def _stable_schema(schema: pa.Schema, description: Sequence[Any] = ()) -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema([f.with_type(_stable_type(f.type)) for f in schema], metadata=schema.metadata)
+    fields = [f.with_type(_stable_type(f.type)) for f in schema]
+    if len(description) == len(fields):
+        # The driver widens NUMBER(p,s) to decimal128(38,s): the column's own precision, as for an empty result.
+        fields = [
+            f.with_type(pa.decimal128(c.precision, f.type.scale))
+            if pa.types.is_decimal128(f.type) and c.precision and c.precision >= f.type.scale
+            else f
+            for f, c in zip(fields, description, strict=True)
+        ]
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -60,7 +69,7 @@ class Batches:
 
         for batch in _client.arrow_batches(self._cursor):
             if self.schema is None:
-                self.schema = _stable_schema(batch.schema)
+                self.schema = _stable_schema(batch.schema, self._cursor.description or ())
             yield _conform(batch, self.schema)
         if self.schema is None:
             self.schema = self._empty_schema()

@@ -41,6 +41,9 @@ BASE_CONNECT_KWARGS: Mapping[str, Any] = {
     "platform_detection_timeout_seconds": 0,
     # The service owns the session's life; never open a browser or keep a heartbeat thread per session.
     "client_session_keep_alive": False,
+    # NUMBER(p,s) with s > 0 as exact decimals in Arrow/pandas: Snowflake sends those of up to 18 digits as scaled
+    # integers, which the driver otherwise turns into float64 (rounding money).
+    "arrow_number_to_decimal": True,
 }
 
 

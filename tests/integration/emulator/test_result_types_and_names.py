@@ -17,10 +17,20 @@ def test_number_with_scale_zero_arrives_as_int64(connect: Any) -> None:
     sql = "select 42::number(38, 0) as n, null::number(38, 0) as empty, 1.25::number(5, 2) as d"
     table = cur.execute(sql).fetch_arrow_all()
     assert table.schema.field("N").type == pa.int64()
-    assert table.schema.field("D").type == pa.decimal128(5, 2)
     frame = cur.execute("select 42::number(38, 0) as n").fetch_pandas_all()
     assert str(frame["N"].dtype) == "int64" and frame["N"][0] == 42
     assert cur.execute(sql).fetchone() == (42, None, decimal.Decimal("1.25"))
+
+
+def test_a_scaled_number_arrives_as_scaled_integers(connect: Any) -> None:
+    # Snowflake sends NUMBER(p<=18, s>0) as unscaled integers: the driver makes float64 of them in Arrow unless
+    # asked for decimals, and Decimal objects in rows either way.
+    sql = "select 1.25::number(5, 2) as d, -3.5::number(10, 1) as e"
+    plain = connect().cursor()
+    assert plain.execute(sql).fetchone() == (decimal.Decimal("1.25"), decimal.Decimal("-3.5"))
+    assert plain.execute(sql).fetch_arrow_all().schema.field("D").type == pa.float64()
+    exact = connect(arrow_number_to_decimal=True).cursor().execute(sql).fetch_arrow_all()
+    assert exact.column("D").to_pylist() == [decimal.Decimal("1.25")] and exact.column("E").type.scale == 1
 
 
 def test_number_beyond_int64_stays_exact(connect: Any) -> None:
@@ -55,3 +65,11 @@ def test_names_of_a_repeated_and_an_asynchronous_statement_match(connect: Any, w
     cur.get_results_from_sfqid(cur.sfqid)
     cur.fetchall()
     assert first == again == [c.name for c in cur.description] == ["1 + 1", "UPPER('X')"]
+
+
+def test_a_query_with_a_seeded_random_has_its_columns(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("select seq4() as n, uniform(1, 9, random(42)) as r from table(generator(rowcount => 3))")
+    assert [c.name for c in cur.description] == ["N", "R"]
+    rows = cur.fetchall()
+    assert [n for n, _ in rows] == [0, 1, 2] and all(1 <= r <= 9 for _, r in rows)

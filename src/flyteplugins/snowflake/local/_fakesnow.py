@@ -437,6 +437,13 @@ def _narrowed(col: pa.Array) -> pa.Array:
         return col
 
 
+def _scaled(col: pa.Array) -> pa.Array:
+    """A NUMBER(p, s > 0) column of up to 18 digits as Snowflake sends it: the unscaled values as int64 (1.25 in
+    NUMBER(10,2) is 125), the scale in the field's metadata."""
+    factor = pa.scalar(decimal.Decimal(10**col.type.scale), pa.decimal128(19, 0))
+    return pc.multiply(col, factor).cast(pa.int64())
+
+
 def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
     t = col.type
     if pa.types.is_timestamp(t):
@@ -447,6 +454,8 @@ def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
         return col.cast(pa.string())
     if pa.types.is_decimal(t) and t.scale == 0:
         return _narrowed(col)
+    if pa.types.is_decimal(t) and t.precision <= 18:
+        return _scaled(col)
     if pa.types.is_unsigned_integer(t) or (pa.types.is_integer(t) and t != pa.int64() and sf_type == "fixed"):
         return col.cast(pa.int64())
     if pa.types.is_floating(t) and t != pa.float64():
@@ -494,6 +503,9 @@ def _json_values(col: pa.Array, info: dict[str, Any]) -> list[str | None]:
         return [None if v is None else _json_timestamp(v, info["scale"] or 0) for v in col.to_pylist()]
     if sf_type == "time":
         return [None if v is None else _json_seconds(v, info["scale"] or 0) for v in col.to_pylist()]
+    if sf_type == "fixed" and info["scale"] and pa.types.is_integer(col.type):  # scaled integers (`_scaled`)
+        scale = -int(info["scale"])
+        return [None if v is None else str(decimal.Decimal(v).scaleb(scale)) for v in col.to_pylist()]
     if sf_type == "date":
         col = col.cast(pa.int32())
     elif sf_type == "boolean":
@@ -920,6 +932,10 @@ def _named(rowtype: list[dict[str, Any]], names: tuple[str | None, ...] | None) 
 
 def _describe_expression(last_sql: str) -> exp.Expr:
     # what fakesnow's `_describe_last_sql` parses: the result's columns come from DuckDB's DESCRIBE
+    if last_sql.startswith("SELECT setseed("):
+        # RANDOM(seed): fakesnow runs `SELECT setseed(..); <the query>`, whose result is the query's
+        statements = [e for e in sqlglot.parse(last_sql, read="duckdb") if e is not None]
+        return exp.Describe(this=statements[-1])
     return sqlglot.parse_one(f"DESCRIBE {last_sql}", read="duckdb")
 
 
