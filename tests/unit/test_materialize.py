@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -60,3 +61,24 @@ def test_without_an_output_prefix_materializing_refuses_rather_than_losing_the_r
 def test_only_a_query_id_names_a_result_directory(query_id: str) -> None:
     with pytest.raises(SnowflakeDriverError, match="not a Snowflake query id"):
         _materialize._destination(_meta("s3://bucket/run/a0/"), query_id)
+
+
+def test_a_result_without_its_success_file_is_refused_and_stray_parts_are_not_read(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from flyteplugins.snowflake import dataframe as sfdf
+    from flyteplugins.snowflake.errors import SnowflakeResultError
+
+    directory = tmp_path / "snowflake-results" / "01b2c3d4-0000-0000-0000-000000000000"
+    directory.mkdir(parents=True)
+    pq.write_table(pa.table({"N": [1, 2]}), directory / "part-00000.parquet")
+    pq.write_table(pa.table({"N": [3]}), directory / "part-00001.parquet")  # left by an earlier, broken write
+    with pytest.raises(SnowflakeResultError, match="incomplete: it has no _SUCCESS"):
+        sfdf._parquet_table(str(directory), [])
+    (directory / "_SUCCESS").write_text(json.dumps({"query_id": "q", "rows": 2, "parts": ["part-00000.parquet"]}))
+    assert sfdf._parquet_table(str(directory), []).column("N").to_pylist() == [1, 2]
+    # any other directory of Parquet files reads whole, as before
+    other = tmp_path / "plain"
+    other.mkdir()
+    pq.write_table(pa.table({"N": [5]}), other / "00000")
+    assert sfdf._parquet_table(str(other), []).num_rows == 1

@@ -30,8 +30,10 @@ T = TypeVar("T")
 
 #: Result chunks the driver downloads ahead while materializing (its default, 4, costs ~70 MB more at 4 MiB chunks).
 MATERIALIZE_PREFETCH_THREADS = 2
-#: Parquet part size: a part is closed (and uploaded) once this much Arrow data went into it.
+#: Parquet part size: a part is closed (and uploaded) once this much Arrow data went into it. A connector service
+#: sets another with the environment variable below (bytes; smaller parts: less local disk, more objects).
 PART_BYTES = 128 * 1024 * 1024
+PART_BYTES_ENV = "FLYTE_SNOWFLAKE_RESULT_PART_BYTES"
 RESULTS_DIR = "snowflake-results"
 MARKER = "_SUCCESS"
 
@@ -111,7 +113,7 @@ async def materialize(
     query_id: str,
     run: Runner,
     *,
-    part_bytes: int = PART_BYTES,
+    part_bytes: int | None = None,
     figures: dict[str, Any] | None = None,
 ) -> DataFrame:
     """Stream a finished query's result into Parquet below `meta.output_prefix`; returns it as a DataFrame.
@@ -132,6 +134,7 @@ async def materialize(
     from flyte.io import DataFrame
 
     destination = _destination(meta, query_id)
+    part_bytes = part_bytes or _configured_part_bytes()
     marker = storage.join(destination, MARKER)
     if await storage.exists(marker):
         logger.info("Snowflake result %s is already materialized at %s", query_id, destination)
@@ -168,6 +171,13 @@ async def materialize(
         destination,
     )
     return DataFrame.from_existing_remote(destination, format="parquet")
+
+
+def _configured_part_bytes() -> int:
+    from . import _env
+
+    value = _env.non_negative(PART_BYTES_ENV, "a number of bytes (1 or more)")
+    return int(value) if value else PART_BYTES
 
 
 def _destination(meta: SnowflakeJobMetadata, query_id: str) -> str:

@@ -48,10 +48,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._arrow import read_location
 from ._location import SCHEME, SnowflakeLocation, result_reference, table_uri
+from ._materialize import MARKER, RESULTS_DIR, materialize
 from ._materialize import Runner as Runner
-from ._materialize import materialize
 from ._table_writer import write_table as write_table
-from .errors import SnowflakeConfigError
+from .errors import SnowflakeConfigError, SnowflakeResultError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -168,16 +168,43 @@ def _requested_columns(metadata: literals_pb2.StructuredDatasetMetadata | None) 
 
 
 def _parquet_table(uri: str, columns: Sequence[str]) -> pa.Table:
-    """A materialized result (a directory of Parquet parts, local or in an object store) as an Arrow table."""
+    """A directory of Parquet parts (local or in an object store) as an Arrow table. A materialized result
+    (`.../snowflake-results/<query id>`) is read from the parts its `_SUCCESS` lists, and refused without one."""
     import flyte.storage as storage
     import pyarrow.parquet as pq
     from flyte.storage._storage import strip_file_header
     from fsspec.core import strip_protocol
 
-    if storage.is_remote(uri):
-        filesystem = storage.get_underlying_filesystem(path=uri)
-        return pq.read_table(strip_protocol(uri), filesystem=filesystem, columns=list(columns) or None)
-    return pq.read_table(strip_file_header(uri), columns=list(columns) or None)
+    remote = storage.is_remote(uri)
+    filesystem = storage.get_underlying_filesystem(path=uri) if remote else None
+    path = strip_protocol(uri) if remote else strip_file_header(uri)
+    source: str | list[str] = path
+    if _is_materialized_result(path):
+        source = [f"{path.rstrip('/')}/{part}" for part in _listed_parts(uri, path, filesystem)]
+    return pq.read_table(source, filesystem=filesystem, columns=list(columns) or None)
+
+
+def _is_materialized_result(path: str) -> bool:
+    parts = path.rstrip("/").split("/")
+    return len(parts) >= 2 and parts[-2] == RESULTS_DIR
+
+
+def _listed_parts(uri: str, path: str, filesystem: Any) -> list[str]:
+    """The parts a materialized result's `_SUCCESS` lists (written last: parts without it are an unfinished write)."""
+    import json
+
+    import fsspec
+
+    fs = filesystem or fsspec.filesystem("file")
+    marker = f"{path.rstrip('/')}/{MARKER}"
+    if not fs.exists(marker):
+        raise SnowflakeResultError(
+            f"the Snowflake result at {uri} is incomplete: it has no {MARKER} file, so writing it did not finish "
+            "(its Parquet parts may be missing rows). Run the Snowflake task again."
+        )
+    with fs.open(marker, "rb") as fh:
+        manifest = json.loads(fh.read())
+    return [str(part) for part in manifest["parts"]]
 
 
 @functools.cache

@@ -13,6 +13,7 @@ SnowflakeError
 ├── SnowflakeQueryError                  the statement failed in Snowflake (errno, sqlstate, query id). Final.
 │   └── SnowflakeQueryCancelled          the statement was cancelled (SYSTEM$CANCEL_QUERY, abort, timeout).
 ├── SnowflakeTransientError              network, HTTP 408/429/5xx, expired session: worth retrying.
+├── SnowflakeResultError (ValueError)    a materialized result is incomplete (no _SUCCESS). Final.
 └── SnowflakeDriverError                 the driver failed for another reason (missing extra, bug). Final.
 ```
 
@@ -35,6 +36,7 @@ __all__ = [
     "SnowflakeMetadataError",
     "SnowflakeQueryCancelled",
     "SnowflakeQueryError",
+    "SnowflakeResultError",
     "SnowflakeSecretError",
     "SnowflakeTransientError",
     "WrongPassphraseError",
@@ -123,6 +125,10 @@ class SnowflakeQueryError(SnowflakeError):
 
 class SnowflakeQueryCancelled(SnowflakeQueryError):
     """The statement was cancelled before it finished (errno 604, or 630 for a statement timeout)."""
+
+
+class SnowflakeResultError(SnowflakeError, ValueError):
+    """A materialized result cannot be read as complete: its write did not finish (no `_SUCCESS`)."""
 
 
 class SnowflakeTransientError(SnowflakeError):
