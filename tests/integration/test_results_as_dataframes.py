@@ -202,6 +202,19 @@ def test_materializing_again_reuses_the_written_result(conn: Any, config: Snowfl
     assert first.uri == second.uri and len(calls) == 1
 
 
+def test_parts_of_an_unfinished_earlier_write_are_removed(conn: Any, config: SnowflakeConfig, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    qid = _submit(conn, "SELECT 1 AS X")
+    meta = _meta(config, qid, str(tmp_path))
+    directory = tmp_path / "snowflake-results" / qid
+    directory.mkdir(parents=True)
+    pq.write_table(pa.table({"X": [9]}), directory / "part-00007.parquet")  # a longer write broke off earlier
+    df = asyncio.run(sfdf.materialize(meta, qid, _runner(conn)))
+    assert sorted(p.name for p in directory.iterdir()) == ["_SUCCESS", "part-00000.parquet"]
+    assert decode_dataframe(df.uri, "parquet", pa.Table).to_pylist() == [{"X": 1}]  # reads every file
+
+
 def test_large_results_are_split_into_parts(conn: Any, config: SnowflakeConfig, tmp_path: Path) -> None:
     qid = _submit(conn, "SELECT seq4() AS ID FROM TABLE(GENERATOR(ROWCOUNT => 20000))")
     # The local Snowflake sends a result as one batch; a small part size still splits between batches only,

@@ -160,6 +160,7 @@ async def materialize(
 
     loop_thread = threading.get_ident()
     manifest = await run(write)
+    await asyncio.to_thread(_remove_strays, destination, manifest, remote)
     await _write_marker(marker, manifest, remote)
     if figures is not None:
         figures["rows"] = manifest.rows
@@ -227,6 +228,26 @@ def _write_result(conn: Any, query_id: str, writer: _PartWriter) -> _Manifest:
         finally:
             cursor.close()
     return _Manifest(query_id, writer.rows, writer.parts)
+
+
+def _remove_strays(destination: str, manifest: _Manifest, remote: bool) -> None:
+    """Delete Parquet parts an earlier, unfinished write left beyond this one's: flyte's own Parquet readers read
+    every file of the directory, so after `_SUCCESS` it must hold exactly the parts it lists."""
+    import flyte.storage as storage
+    from fsspec.core import strip_protocol
+
+    filesystem: Any = storage.get_underlying_filesystem(path=destination) if remote else None
+    if filesystem is None:
+        import fsspec
+
+        filesystem = fsspec.filesystem("file")
+    directory = strip_protocol(destination).rstrip("/")
+    listed = set(manifest.parts)
+    for path in filesystem.find(directory):
+        name = str(path).rsplit("/", 1)[-1]
+        if name.endswith(".parquet") and name not in listed:
+            logger.info("removing %s, left by an unfinished write of the same result", name)
+            filesystem.rm(path)
 
 
 async def _write_marker(marker: str, manifest: _Manifest, remote: bool) -> None:
