@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import uuid
 
 import flyte
@@ -142,7 +143,8 @@ def test_progress_lines_follow_the_query(sf, sf_config: SnowflakeConfig, caplog:
     assert sum("app.snowflake.com" in line for line in lines) == 1, lines  # the Snowsight link, once
     finished = [line for line in lines if "finished in" in line]
     assert len(finished) == 1 and query_id in finished[0], lines
-    assert finished[0].endswith(", 1 rows"), lines
+    # rows, and the credits estimate of 1 credit an hour (LOCAL_WH is X-Small) for its execution time
+    assert re.search(r", 1 rows, ~\d+\.\d{6} credits \(estimate\)$", finished[0]), lines
     assert len(lines) == len(set(lines)), "one line per state change"
 
 

@@ -41,7 +41,9 @@ def test_a_query_with_inputs_runs_to_success_with_logs_metrics_and_figures(servi
         "execution_ms",
         "rows_produced",
         "bytes_scanned",
+        "credits_estimate",
     }
+    assert 0 < figures["credits_estimate"] == pytest.approx(figures["execution_ms"] / 3_600_000, rel=1e-3)  # 1/h
 
     lines = backend.logs(meta)
     text = "\n".join(lines)

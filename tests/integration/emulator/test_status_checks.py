@@ -34,7 +34,7 @@ async def app() -> AsyncIterator[Any]:
     front = build_app(state)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=front), base_url="http://local") as client:
         login = await client.post(
-            "/session/v1/login-request?databaseName=FLYTE&schemaName=PUBLIC",
+            "/session/v1/login-request?databaseName=FLYTE&schemaName=PUBLIC&warehouse=COMPUTE_WH",
             json={"data": {"LOGIN_NAME": "flyte", "PASSWORD": "local", "ACCOUNT_NAME": "local-test"}},
         )
         token = login.json()["data"]["token"]
