@@ -155,7 +155,7 @@ class Lineage:
     def ended(self, meta: SnowflakeJobMetadata, resource: Resource) -> None:
         """COMPLETE, FAIL or ABORT for a final `resource`; nothing for other phases or a run already ended here."""
         kind = _END_EVENTS.get(resource.phase)
-        stored = getattr(meta, "lineage", None)
+        stored = meta.lineage
         if kind is None or not stored:
             return
         job = QueryJob.from_dict(stored)
