@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import pytest
 from flyteidl2.connector.connector_pb2 import TaskExecutionMetadata
 from flyteidl2.core import identifier_pb2
@@ -107,6 +108,21 @@ async def test_a_successful_query_sends_start_then_complete(
         assert [d["name"] for d in event["inputs"]] == expected
         assert {d["namespace"] for d in event["inputs"]} == {facets["externalQuery"]["source"]}
     assert facets["externalQuery"]["source"] == account_namespace(sf_config.account)
+
+
+async def test_every_event_validates_against_the_openlineage_schemas(
+    lineage_connector, receiver, schemas, make_task
+) -> None:
+    if schemas.missing:
+        pytest.skip(schemas.missing)
+    for sql in ("SELECT 1", f"SELECT * FROM {unique_table('missing')}"):
+        await wait_done(lineage_connector, await submit(lineage_connector, make_task(sql)))
+
+    events = sent(lineage_connector, receiver, schemas, 4)  # validates each one and each of its facets
+
+    assert sorted(e["eventType"] for e in events) == ["COMPLETE", "FAIL", "START", "START"]
+    with pytest.raises(jsonschema.ValidationError):  # the schemas do check: an event type the spec lacks fails
+        schemas.validate({**events[0], "eventType": "FINISHED"})
 
 
 async def test_a_failing_query_sends_fail_with_snowflakes_error(
