@@ -202,3 +202,23 @@ def _meta(query_id: str) -> Any:
     from flyteplugins.snowflake import SnowflakeJobMetadata
 
     return SnowflakeJobMetadata("a-b", "ME", "DB", "PUBLIC", "WH", query_id, has_output=False, submitted_at=1.0)
+
+
+class _Result:
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "dataset"),
+    [
+        ("s3://bucket/runs/r1/snowflake-results/01b2", ("s3://bucket", "runs/r1/snowflake-results/01b2")),
+        ("/tmp/flyte/raw/snowflake-results/01b2", ("file", "/tmp/flyte/raw/snowflake-results/01b2")),
+        ("file:///tmp/raw/01b2", ("file", "/tmp/raw/01b2")),
+        ("snowflake://org-acct/WH/01b2", None),
+    ],
+)
+def test_a_materialized_result_is_named_by_its_storage(uri: str, dataset: tuple[str, str] | None) -> None:
+    resource = Resource(phase=TaskExecution.SUCCEEDED, outputs={"results": _Result(uri)})
+
+    assert _lineage._result_dataset(resource) == dataset
