@@ -97,12 +97,35 @@ def test_pat_and_oauth_tokens_are_checked(sf: Any, connect: Any) -> None:
     assert info.value.errno == 390100
 
 
-def test_unknown_users_are_accepted_unless_strict(sf: Any, connect: Any) -> None:
+def test_unknown_users_and_wrong_passwords_are_refused_unless_logins_are_open(sf: Any, connect: Any) -> None:
+    for user, password in (("anyone", "anything"), (sf.user, "not-the-password")):
+        with pytest.raises(DatabaseError) as info:
+            connect(user=user, password=password)
+        assert (info.value.errno, info.value.sqlstate) == (390100, "28000")
+        assert info.value.raw_msg.endswith("Incorrect username or password was specified.")
+    assert connect(user=sf.user.lower(), password=sf.password)  # the start-up user; names are case-insensitive
+    sf.configure(strict_users=False)
     assert connect(user="anyone", password="anything")
-    sf.configure(strict_users=True)
-    with pytest.raises(DatabaseError) as info:
-        connect(user="anyone", password="anything")
-    assert info.value.errno == 390100
+
+
+def test_the_start_up_user_stays_through_a_reset(sf: Any, connect: Any) -> None:
+    sf.add_user("TEMPORARY", password="for-now")
+    assert connect(user="temporary", password="for-now")
+    sf.reset()
+    assert connect(user=sf.user, password=sf.password)
+    with pytest.raises(DatabaseError):
+        connect(user="temporary", password="for-now")
+
+
+def test_an_emulator_with_open_logins_accepts_anyone() -> None:
+    import snowflake.connector
+
+    from flyteplugins.snowflake.local import LocalSnowflake
+
+    with LocalSnowflake(open_logins=True) as sf:
+        kwargs = sf.connect_kwargs(user="whoever", password="whatever")
+        with snowflake.connector.connect(**kwargs) as conn:
+            assert conn.cursor().execute("select current_user()").fetchone() == ("WHOEVER",)
 
 
 def test_login_rejection_knob(sf: Any, connect: Any) -> None:

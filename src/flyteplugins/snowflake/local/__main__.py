@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from ._access import DEFAULT_WAREHOUSE
 from ._admin_token import ADMIN_AUTH_SCHEME, ADMIN_TOKEN_ENV, server_token
 from ._knobs import Knobs, check_loopback, parse_first_status
+from ._login_user import DEFAULT_USER, PASSWORD_ENV, server_password
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool, list[str]]:
+def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool, list[str], str]:
     parser = argparse.ArgumentParser(
         prog="python -m flyteplugins.snowflake.local",
         description="A local Snowflake for tests: the official driver connects to it over HTTP on loopback.",
@@ -81,7 +82,17 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
         metavar="NAME",
         help=f"a warehouse that exists from the start (repeatable; default {DEFAULT_WAREHOUSE})",
     )
-    parser.add_argument("--strict-users", action="store_true", help="reject logins of users not added at run time")
+    parser.add_argument(
+        "--user",
+        default=DEFAULT_USER,
+        help=f"the user that logs in from the start (default {DEFAULT_USER}); its password is {PASSWORD_ENV} when "
+        "set, else made up and printed as 'PASSWORD <password>' before READY",
+    )
+    parser.add_argument(
+        "--open-logins",
+        action="store_true",
+        help="accept any user name and password, unlike Snowflake (for quick experiments only)",
+    )
     # LocalSnowflake passes this: the server stops when its parent's end of stdin closes (the parent died)
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -103,12 +114,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
             result_chunk_rows=args.result_chunk_rows,
             max_request_bytes=args.max_request_bytes,
             monitor_roles=("ACCOUNTADMIN", *args.monitor_role),
-            strict_users=args.strict_users,
+            strict_users=not args.open_logins,
         )
         check_loopback(args.host)
     except ValueError as exc:
         parser.error(str(exc))
-    return args.host, args.port, knobs, bool(args.exit_with_stdin), args.warehouse or [DEFAULT_WAREHOUSE]
+    warehouses = args.warehouse or [DEFAULT_WAREHOUSE]
+    return args.host, args.port, knobs, bool(args.exit_with_stdin), warehouses, str(args.user)
 
 
 def _exit_on_stdin_eof() -> None:
@@ -117,7 +129,8 @@ def _exit_on_stdin_eof() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    host, port, knobs, exit_with_stdin, warehouses = parse_args(argv)
+    host, port, knobs, exit_with_stdin, warehouses, user = parse_args(argv)
+    password, password_made_up = server_password()
     try:
         admin_token, made_up = server_token()
     except ValueError as exc:
@@ -133,11 +146,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         gc.freeze()
         if made_up:  # whoever started the server needs it for the admin API; a token it passed in stays unsaid
             sys.stdout.write(f"ADMIN_TOKEN {admin_token}\n")
+        if password_made_up:  # the start-up user's, for whoever logs in by hand
+            sys.stdout.write(f"PASSWORD {password}\n")
         sys.stdout.write(f"READY {bound_host}:{bound_port}\n")
         sys.stdout.flush()
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve(host, port, knobs, on_ready=ready, admin_token=admin_token, warehouses=warehouses)
+        serve(
+            host,
+            port,
+            knobs,
+            on_ready=ready,
+            admin_token=admin_token,
+            warehouses=warehouses,
+            users={user: password},
+        )
 
 
 if __name__ == "__main__":

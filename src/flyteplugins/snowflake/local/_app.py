@@ -51,13 +51,22 @@ class State:
     """Everything the app shares: knobs (replaced whole, so worker threads read a consistent copy), sessions,
     the engine. `initial_knobs` is what `reset` returns to; `admin_token` is what admin requests must carry."""
 
-    def __init__(self, knobs: Knobs, admin_token: str, warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,)) -> None:
+    def __init__(
+        self,
+        knobs: Knobs,
+        admin_token: str,
+        warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,),
+        users: Mapping[str, str] | None = None,
+    ) -> None:
         if not admin_token:
             raise ValueError("the local Snowflake needs an admin token")
         self.admin_token = admin_token
         self.initial_knobs = knobs
         self.knobs = knobs
         self.sessions = SessionStore()
+        #: the users of the start-up (name -> password): they log in from the start and stay through `reset`
+        self.initial_users = {user.name: user for user in (User.build(n, password=p) for n, p in (users or {}).items())}
+        self.sessions.users.update(self.initial_users)
         self.database = fs.Database()
         self.directory = Directory(warehouses)
         self.engine = Engine(self.database, lambda: self.knobs, objects=Objects(self.directory))
@@ -584,6 +593,7 @@ def _admin_routes(state: State) -> list[Route]:
         state.knobs = state.initial_knobs
         state.sessions.users.clear()
         state.directory.reset()
+        state.sessions.users.update(state.initial_users)
         return state.knobs.to_dict()
 
     async def expire(request: Request) -> Any:

@@ -690,6 +690,9 @@ class Engine:
                 parent.conn, parent.executing = conn, True
         record.executed = time.time()
         try:
+            session = record.session
+            context = fs.SessionContext(session.user, session.role, session.warehouse, session.account)
+            sql = fs.with_context(sql, conn, context)
             timed = fs.timed(sql) if not record.describe_only else None
             if timed is not None:
                 _hold(timed.seconds, record, parent)

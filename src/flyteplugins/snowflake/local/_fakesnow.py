@@ -1477,3 +1477,72 @@ def _constant_number(node: exp.Expr, function: str) -> float:
             sqlstate="42601",
         )
     return number
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The session's context functions: CURRENT_USER(), CURRENT_ACCOUNT_NAME(), CURRENT_SCHEMA()...
+
+_CONTEXT_RE = re.compile(
+    r"CURRENT_(USER|ROLE|WAREHOUSE|ACCOUNT|ACCOUNT_NAME|REGION|ORGANIZATION_NAME|SCHEMA|DATABASE)\b", re.IGNORECASE
+)
+_CONTEXT_NODES: dict[type[exp.Expr], str] = {
+    exp.CurrentUser: "user",
+    exp.CurrentRole: "role",
+    exp.CurrentWarehouse: "warehouse",
+    exp.CurrentAccount: "account",
+    exp.CurrentAccountName: "account_name",
+    exp.CurrentRegion: "region",
+    exp.CurrentOrganizationName: "organization_name",
+    exp.CurrentSchema: "schema",
+    exp.CurrentDatabase: "database",
+}
+#: The region the emulator says it runs in (Snowflake's region ids: AWS_US_WEST_2, AZURE_WESTEUROPE...).
+REGION = "AWS_US_WEST_2"
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionContext:
+    """Who runs a statement, for the context functions (the database and schema come from the connection)."""
+
+    user: str
+    role: str | None
+    warehouse: str | None
+    account: str
+
+    def values(self, conn: FakeSnowflakeConnection) -> dict[str, str | None]:
+        # `org-account` names an organization and an account in it; `locator[.region[.cloud]]` an account only
+        identifier = self.account.split(".", 1)[0].upper()
+        organization, _, name = identifier.rpartition("-")
+        return {
+            "user": self.user,
+            "role": self.role,
+            "warehouse": self.warehouse,
+            "account": name,
+            "account_name": name,
+            "region": REGION,
+            "organization_name": organization or None,
+            "database": conn.database if conn.database_set else None,
+            "schema": conn.schema if conn.schema_set else None,
+        }
+
+
+def with_context(sql: str, conn: FakeSnowflakeConnection, context: SessionContext | None) -> str:
+    """`sql` with the session's context functions answered (a literal, or a VARCHAR NULL where the session has
+    none: CURRENT_SCHEMA() without a schema); unchanged when it calls none of them, or is not a query or DML."""
+    if context is None or _CONTEXT_RE.search(sql) is None:
+        return sql
+    try:
+        expr = parse_one(sql)
+    except SnowflakeError:
+        return sql  # the run reports the syntax error
+    if not isinstance(expr, (exp.Select, exp.SetOperation, exp.Insert, exp.Update, exp.Delete)):
+        return sql
+    values: dict[str, str | None] | None = None
+    for node in list(expr.find_all(*_CONTEXT_NODES)):
+        values = values if values is not None else context.values(conn)
+        value = values[_CONTEXT_NODES[type(node)]]
+        literal: exp.Expr = exp.Literal.string(value) if value is not None else exp.cast(exp.Null(), "VARCHAR")
+        if isinstance(node.parent, exp.Select):  # an unaliased column keeps the call's name
+            literal = exp.alias_(literal, node.sql(dialect="snowflake"), quoted=True)
+        node.replace(literal)
+    return sql if values is None else expr.sql(dialect="snowflake")

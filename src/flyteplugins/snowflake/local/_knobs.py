@@ -29,7 +29,8 @@ class Knobs:
         fail_http_path: only requests whose path starts with this prefix are failed ("" = all).
         drop_count: how many of the next wire-protocol requests have their connection dropped unanswered.
         reject_logins: every login fails with 390100 (incorrect username or password).
-        strict_users: logins for users not registered with add_user fail (by default they are accepted).
+        strict_users: logins are checked as Snowflake checks them: only users registered at start-up or with
+            add_user log in, with their credentials. False accepts any user and password (quick experiments).
         result_wait_ms: how long a synchronous request waits before answering "in progress" (333333), as
             Snowflake does after about 45 s; the driver then polls the result URL.
         result_ttl_s: a finished query's result is dropped this long after it ended (its history stays).
@@ -61,7 +62,7 @@ class Knobs:
     fail_http_path: str = ""
     drop_count: int = 0
     reject_logins: bool = False
-    strict_users: bool = False
+    strict_users: bool = True
     result_wait_ms: int = 45_000
     result_ttl_s: float = 3600.0
     max_results: int = 1000

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._admin_token import ADMIN_TOKEN_ENV, auth_header, new_token
+from ._login_user import PASSWORD_ENV
 
 if TYPE_CHECKING:
     from ..config import SnowflakeConfig
@@ -113,7 +114,10 @@ class LocalSnowflake:
         port: 0 picks a free port.
         min_query_ms, first_status, latency_ms, result_ttl_s, max_results: initial knobs (see `configure`);
             `reset()` returns to these. `first_status` is `(STATUS, ms)` or `"STATUS:MS"`.
-        account, user, password, database, schema, warehouse: what `connect_kwargs` returns.
+        account, user, password, database, schema, warehouse: what `connect_kwargs` returns. The user logs in
+            with this password from the start (and stays through `reset()`); other users only once `add_user`
+            registered them, as in Snowflake.
+        open_logins: accept any user name and password (unlike Snowflake; for quick experiments only).
         startup_timeout_s: how long to wait for the `READY` line.
 
     `admin_token` is what the admin calls (`configure`, `reset`, ...) send: a new one each start, given to the
@@ -137,6 +141,7 @@ class LocalSnowflake:
         schema: str = "PUBLIC",
         warehouse: str = "LOCAL_WH",
         startup_timeout_s: float = 60.0,
+        open_logins: bool = False,
     ) -> None:
         self._args = ["--host", host, "--port", str(port), "--min-query-ms", str(min_query_ms)]
         self._args += ["--warehouse", warehouse]
@@ -149,6 +154,9 @@ class LocalSnowflake:
             self._args += ["--result-ttl-s", str(result_ttl_s)]
         if max_results is not None:
             self._args += ["--max-results", str(max_results)]
+        self._args += ["--user", user]
+        if open_logins:
+            self._args.append("--open-logins")
         self.host = host
         self.port = 0
         self.account, self.user, self.password = account, user, password
@@ -169,7 +177,7 @@ class LocalSnowflake:
             return self
         cmd = [sys.executable, "-m", "flyteplugins.snowflake.local", *self._args, "--exit-with-stdin"]
         self.admin_token = new_token()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", ADMIN_TOKEN_ENV: self.admin_token}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", ADMIN_TOKEN_ENV: self.admin_token, PASSWORD_ENV: self.password}
         self._process = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,  # if this process dies, the server sees EOF and stops
@@ -337,7 +345,7 @@ class LocalSnowflake:
         return result
 
     def reset(self) -> None:
-        """Knobs back to the start-up values; registered users forgotten."""
+        """Knobs back to the start-up values; users added at run time forgotten (the start-up user stays)."""
         self._admin("POST", "reset", {})
         self.dirty = False
 
@@ -359,8 +367,8 @@ class LocalSnowflake:
         default_warehouse: str | None = None,
         roles: list[str] | None = None,
     ) -> None:
-        """Register a user whose logins are checked against these credentials (others stay unchecked unless
-        `configure(strict_users=True)`).
+        """Register a user who logs in with these credentials (until `reset()`); unregistered users are refused
+        unless the emulator runs with `open_logins` or `configure(strict_users=False)`.
 
         `default_role` and `default_warehouse` apply when a login names none; `roles` (with the default role and
         PUBLIC) are the roles the user may log in with or `USE ROLE`, any role when None."""

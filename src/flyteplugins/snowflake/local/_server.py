@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import uvicorn
@@ -37,11 +37,13 @@ async def serve_async(
     *,
     admin_token: str,
     warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,),
+    users: Mapping[str, str] | None = None,
 ) -> None:
     """Serve until cancelled or signalled; `on_ready(host, port)` runs once connections are accepted. Admin
-    requests must carry `admin_token`; `warehouses` exist from the start (and again after a reset)."""
+    requests must carry `admin_token`; `warehouses` exist from the start (and again after a reset); `users`
+    (name -> password) log in from the start."""
     check_loopback(host)
-    state = State(knobs or Knobs(), admin_token, warehouses)
+    state = State(knobs or Knobs(), admin_token, warehouses, users)
     app = build_app(state)
     config = uvicorn.Config(
         app,
@@ -78,11 +80,13 @@ def serve(
     *,
     admin_token: str,
     warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,),
+    users: Mapping[str, str] | None = None,
 ) -> None:
-    """Serve the local Snowflake in this process until interrupted (Ctrl-C / SIGTERM).
+    """Serve the local Snowflake in this process until interrupted (Ctrl-C / SIGTERM). `users` (name ->
+    password) log in from the start and stay through `reset`; other users only once added at run time.
 
     Example:
         token = secrets.token_urlsafe(32)  # admin requests send `Authorization: Bearer <token>`
         serve(port=0, admin_token=token, on_ready=lambda host, port: print(f"READY {host}:{port}", flush=True))
     """
-    asyncio.run(serve_async(host, port, knobs, on_ready, admin_token=admin_token, warehouses=warehouses))
+    asyncio.run(serve_async(host, port, knobs, on_ready, admin_token=admin_token, warehouses=warehouses, users=users))
