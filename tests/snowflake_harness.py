@@ -12,7 +12,8 @@ from flyteidl2.core.execution_pb2 import TaskExecution
 
 from flyteplugins.snowflake import Snowflake, SnowflakeConnector, SnowflakeJobMetadata
 
-PASSWORD = {"snowflake_password": "local-password"}
+#: the password of the local Snowflake's start-up user (`LocalSnowflake(password=...)`, "local" by default)
+PASSWORD = {"snowflake_password": "local"}
 TERMINAL = (TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED, TaskExecution.RETRYABLE_FAILED)
 
 

@@ -38,7 +38,7 @@ from flyteplugins.snowflake import Snowflake
 from flyteplugins.snowflake.local import LocalSnowflake
 
 C0 = Path(sys.executable).with_name("c0")
-PASSWORD = "e2e-password"  # the local Snowflake accepts any credentials; a real secret would come from the backend
+PASSWORD = "local"  # the local Snowflake's start-up user's; a real secret would come from the backend
 SECRETS = {"snowflake_password": PASSWORD}
 CATEGORY = connector_pb2.TaskCategory(name="snowflake", version=0)
 FINAL = (TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED, TaskExecution.RETRYABLE_FAILED)

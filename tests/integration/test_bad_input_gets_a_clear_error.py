@@ -24,6 +24,12 @@ pytestmark = pytest.mark.integration
 SECRET_WORDS = ("hunter2-sentinel", "pass-sentinel-77")
 
 
+@pytest.fixture(autouse=True)
+def _sentinel_password(local_snowflake_fresh) -> None:
+    """The task's user logs in with "sentinel-pw-1" here, so that messages can be checked for it."""
+    local_snowflake_fresh.add_user(local_snowflake_fresh.user, password="sentinel-pw-1")
+
+
 @pytest.fixture(scope="module")
 def keys() -> dict[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

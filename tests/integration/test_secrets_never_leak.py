@@ -39,7 +39,8 @@ def leaks(text: str, secrets: list[str]) -> list[str]:
     return found
 
 
-async def test_password_login_leaks_nothing(connector, make_task, caplog) -> None:
+async def test_password_login_leaks_nothing(connector, make_task, caplog, local_snowflake_fresh) -> None:
+    local_snowflake_fresh.add_user(local_snowflake_fresh.user, password=PASSWORD)  # the login must succeed
     caplog.set_level(logging.DEBUG)
     task = make_task("SELECT 1 AS x", output=pd.DataFrame, snowflake_password="sf-password")
     template = serialize(task)
@@ -71,7 +72,14 @@ async def test_key_pair_failures_leak_nothing(connector, make_task, encrypted_ke
     assert leaks(everything, [encrypted_key, PASSPHRASE]) == []
 
 
-async def test_key_pair_success_leaks_nothing(connector, make_task, encrypted_key, caplog) -> None:
+async def test_key_pair_success_leaks_nothing(
+    connector, make_task, encrypted_key, caplog, local_snowflake_fresh
+) -> None:
+    private = serialization.load_pem_private_key(encrypted_key.encode(), password=PASSPHRASE.encode())
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    local_snowflake_fresh.add_user(local_snowflake_fresh.user, public_key_pem=public_pem.decode())  # it logs in
     caplog.set_level(logging.DEBUG)
     task = make_task(
         "SELECT 1", snowflake_password=None, snowflake_private_key="k", snowflake_private_key_passphrase="p"

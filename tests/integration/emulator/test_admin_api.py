@@ -16,7 +16,7 @@ from flyteplugins.snowflake.local._admin_token import ADMIN_TOKEN_ENV
 
 pytestmark = pytest.mark.integration
 
-_FORGED = {"strict_users": True, "reject_logins": True, "latency_ms": 999}
+_FORGED = {"strict_users": False, "reject_logins": True, "latency_ms": 999}  # would open logins to anyone
 
 
 def _send(url: str, body: bytes | None, headers: dict[str, str], method: str = "POST") -> tuple[int, dict[str, Any]]:
@@ -61,7 +61,7 @@ def test_an_admin_post_that_is_not_from_its_client_is_refused_and_changes_nothin
     assert answer[0] == status, (case, answer)
     assert answer[1]["ok"] is False and answer[1]["error"], case
     assert sf.knobs() == before, case
-    assert sf.knobs()["strict_users"] is False
+    assert sf.knobs()["strict_users"] is True
 
 
 def test_other_admin_endpoints_need_the_token_too(sf: Any, connect: Any) -> None:
@@ -72,7 +72,6 @@ def test_other_admin_endpoints_need_the_token_too(sf: Any, connect: Any) -> None
     for path in ("stats", "queries", "knobs", "health"):
         assert _send(f"{sf.url}/_local/{path}", None, {}, method="GET")[0] == 401, path
     assert sf.knobs()["latency_ms"] == 5  # the reset was refused
-    sf.configure(strict_users=True)
     with pytest.raises(Exception, match="390100"):
         connect(user="intruder", password="x")  # the user was not added
 
@@ -96,6 +95,7 @@ def test_a_browser_cannot_log_in_either(sf: Any) -> None:
 
 def _serve(env: dict[str, str]) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "flyteplugins.snowflake.local", "--port", "0"]
+    env = {**env, "FLYTE_SNOWFLAKE_LOCAL_PASSWORD": "given"}  # else a made-up password is printed before READY
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

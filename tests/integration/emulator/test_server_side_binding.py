@@ -114,3 +114,54 @@ def test_timestamp_with_time_zone_literal(connect: Any) -> None:
     cur = connect().cursor()
     (value,) = cur.execute("select '2024-03-10 12:00:00 +05:00'::timestamp_tz").fetchone()
     assert value == dt.datetime(2024, 3, 10, 7, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("paramstyle", "sql"),
+    [
+        ("qmark", "insert into {t} (id, label, amount) values (?, upper(?), ?)"),
+        ("numeric", "insert into {t} (amount, id, label) values (:3, :1, upper(:2))"),
+    ],
+)
+def test_a_large_array_bind_inserts_every_row_with_expressions_and_nulls(
+    sf: Any, connect: Any, paramstyle: str, sql: str
+) -> None:
+    cur = connect(paramstyle=paramstyle).cursor()
+    table = f"many_{paramstyle}"
+    cur.execute(f"create or replace table {table} (id int, label text, amount number(10,2))")
+    rows = [(i, None if i % 7 == 0 else f"row {i}", decimal.Decimal(i) / 4) for i in range(3000)]
+    cur.executemany(sql.format(t=table), rows)
+    assert cur.rowcount == 3000
+    (entry,) = [q for q in sf.query_history() if q.query_text.startswith(f"insert into {table}")]
+    assert entry.rows_produced == 3000
+    back = cur.execute(f"select id, label, amount from {table} order by id").fetchall()
+    assert back == [(i, label.upper() if label else None, amount) for i, label, amount in rows]
+
+
+def test_an_array_bind_of_mixed_value_types_still_inserts_each_row(connect: Any) -> None:
+    cur = connect(paramstyle="qmark").cursor()
+    cur.execute("create or replace table mixed_binds (v text)")
+    cur.executemany("insert into mixed_binds values (?)", [("a",), (1,), (2.5,), (None,)])
+    assert cur.rowcount == 4
+    assert cur.execute("select v from mixed_binds order by v nulls last").fetchall() == [
+        ("1",),
+        ("2.5",),
+        ("a",),
+        (None,),
+    ]
+
+
+@pytest.mark.parametrize("paramstyle", ["qmark", "numeric"])
+def test_a_bound_format_formats_a_bound_date_or_timestamp(connect: Any, paramstyle: str) -> None:
+    cur = connect(paramstyle=paramstyle).cursor()
+    mark = ["?", "?"] if paramstyle == "qmark" else [":1", ":2"]
+    sql = f"select to_char({mark[0]}, {mark[1]})"
+    assert cur.execute(sql, [dt.date(2024, 3, 1), "YYYY/MM/DD"]).fetchone() == ("2024/03/01",)
+    assert cur.execute(sql, [dt.datetime(2024, 3, 1, 13, 5), "DD.MM.YYYY HH24:MI"]).fetchone() == ("01.03.2024 13:05",)
+
+
+def test_a_number_with_a_bound_format_is_refused_not_misformatted(connect: Any) -> None:
+    from snowflake.connector.errors import ProgrammingError
+
+    with pytest.raises(ProgrammingError, match="not emulated"):
+        connect(paramstyle="qmark").cursor().execute("select to_char(?, ?)", [12.5, "999.99"])

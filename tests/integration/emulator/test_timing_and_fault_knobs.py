@@ -117,18 +117,21 @@ def test_cli_prints_ready_and_applies_its_flags() -> None:
         "--first-status",
         "QUEUED:100",
     ]
-    env = {k: v for k, v in os.environ.items() if k != "FLYTE_SNOWFLAKE_LOCAL_ADMIN_TOKEN"}
+    unset = ("FLYTE_SNOWFLAKE_LOCAL_ADMIN_TOKEN", "FLYTE_SNOWFLAKE_LOCAL_PASSWORD")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
         try:
             assert proc.stdout is not None
             assert proc.stdout.readline().startswith("ADMIN_TOKEN ")  # made up, for the admin API
+            password_line = proc.stdout.readline().split()  # made up too, for the start-up user (FLYTE)
+            assert password_line[0] == "PASSWORD" and len(password_line[1]) >= 16
             line = proc.stdout.readline()
             assert line.startswith("READY 127.0.0.1:")
             port = int(line.strip().rpartition(":")[2])
             with snowflake.connector.connect(
                 account="cli",
-                user="u",
-                password="p",
+                user="flyte",
+                password=password_line[1],
                 host="127.0.0.1",
                 port=port,
                 protocol="http",

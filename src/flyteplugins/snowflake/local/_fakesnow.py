@@ -661,6 +661,8 @@ def execute(
     """Run one statement on a fakesnow connection. Raises snowflake.connector errors (errno, sqlstate, msg)."""
     try:
         with _python_slot(conn):
+            if batch is None:
+                sql, params = inline_format_binds(sql, params)
             return _execute(conn, sql, params, batch, describe_only)
     except SnowflakeError as exc:
         raise snowflake_error(exc, sql) from None
@@ -1546,3 +1548,76 @@ def with_context(sql: str, conn: FakeSnowflakeConnection, context: SessionContex
             literal = exp.alias_(literal, node.sql(dialect="snowflake"), quoted=True)
         node.replace(literal)
     return sql if values is None else expr.sql(dialect="snowflake")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bound format arguments: TO_CHAR(?, ?), TO_DATE(?, ?), TO_TIMESTAMP(?, ?)...
+
+_FORMAT_FUNCTIONS = re.compile(r"\bTO_(CHAR|VARCHAR|DATE|TIME|TIMESTAMP\w*|NUMBER|DECIMAL|NUMERIC)\s*\(", re.IGNORECASE)
+
+
+def _temporal_type(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return "TIMESTAMP_NTZ" if value.tzinfo is None else "TIMESTAMP_TZ"
+    if isinstance(value, dt.date):
+        return "DATE"
+    if isinstance(value, dt.time):
+        return "TIME"
+    return None
+
+
+def inline_format_binds(
+    sql: str, params: tuple[Any, ...] | dict[str, Any] | None
+) -> tuple[str, tuple[Any, ...] | dict[str, Any] | None]:
+    """A bound format argument as the literal it is (`TO_CHAR(?, ?)` with 'YYYY-MM-DD' -> `TO_CHAR(?, 'YYYY-MM-DD')`)
+    and the binds without it: fakesnow translates a format only when it is a literal. Unchanged otherwise."""
+    if not isinstance(params, tuple) or not params or _FORMAT_FUNCTIONS.search(sql) is None:
+        return sql, params
+    try:
+        expr = parse_one(sql)
+    except SnowflakeError:
+        return sql, params
+    placeholders = list(expr.find_all(exp.Placeholder, bfs=False))
+    names = [str(p.this or "") for p in placeholders]
+    numbered = bool(names) and all(n.isdigit() for n in names)
+    if not numbered and (any(names) or len(placeholders) != len(params)):
+        return sql, params
+    index = {id(p): (int(n) - 1 if numbered else i) for i, (p, n) in enumerate(zip(placeholders, names, strict=True))}
+    inlined = {
+        index[id(fmt)]
+        for fmt in (node.args.get("format") for node in expr.walk())
+        if isinstance(fmt, exp.Placeholder)
+        and 0 <= index[id(fmt)] < len(params)
+        and isinstance(params[index[id(fmt)]], str)
+    }
+    if not inlined or any(
+        index[id(p)] in inlined and p.parent is not None and p.arg_key != "format" for p in placeholders
+    ):
+        return sql, params  # a bound format used elsewhere too: leave it to fakesnow
+    # the formatted value's type decides how the format reads: a bound date or time is cast to its type
+    # (sqlglot knows a literal's type, not a bind's: TO_CHAR(?, fmt) of a date came out as plain text)
+    casts: list[tuple[exp.Placeholder, str]] = []
+    for node in expr.walk():
+        value = node.args.get("this") if isinstance(node.args.get("format"), exp.Literal | exp.Placeholder) else None
+        if isinstance(value, exp.Placeholder) and 0 <= index[id(value)] < len(params):
+            bound = params[index[id(value)]]
+            if isinstance(node, exp.ToChar) and isinstance(bound, int | float | decimal.Decimal):
+                raise ProgrammingError(  # fakesnow would ignore the format and answer the plain number
+                    msg="TO_CHAR of a number with a format is not emulated by the local Snowflake",
+                    errno=2,
+                    sqlstate="0A000",
+                )
+            sf_type = _temporal_type(bound)
+            if sf_type is not None:
+                casts.append((value, sf_type))
+    kept = [i for i in range(len(params)) if i not in inlined]
+    renumbered = {old: new for new, old in enumerate(kept, start=1)}
+    for placeholder in placeholders:
+        position = index[id(placeholder)]
+        if position in inlined:
+            placeholder.replace(exp.Literal.string(params[position]))
+        elif numbered:
+            placeholder.set("this", str(renumbered[position]))
+    for placeholder, sf_type in casts:
+        placeholder.replace(exp.cast(placeholder.copy(), sf_type, dialect="snowflake"))
+    return expr.sql(dialect="snowflake"), tuple(params[i] for i in kept)

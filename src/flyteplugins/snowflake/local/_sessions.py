@@ -1,8 +1,9 @@
 """Logins of the local Snowflake: sessions with session and master tokens, expiry on demand, credential checks.
 
-By default any credentials are accepted (as fakesnow does). Users registered with `add_user` are checked:
-password, RSA public key (the driver's key-pair JWT is verified against it), programmatic access token, OAuth
-token. A wrong key fails with 390144, a wrong password or token with 390100, a wrong OAuth token with 390303.
+Only known users log in (the start-up user and those added with `add_user`), unless `strict_users` is off. Their
+credentials are checked: password, RSA public key (the driver's key-pair JWT is verified against it),
+programmatic access token, OAuth token.
+A wrong key fails with 390144, a wrong password or token with 390100, a wrong OAuth token with 390303.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ def test_my_query(snowflake_connect_kwargs):
 ```
 
 * `local_snowflake` (session scope): one emulator subprocess for the whole test session.
-* `local_snowflake_fresh`: the same emulator, with knobs and registered users reset after the test.
+* `local_snowflake_fresh`: the same emulator, with knobs and users added by the test reset after it.
 * `snowflake_connect_kwargs`: `connect_kwargs()` of the fresh emulator.
 
 The fixtures send the emulator's admin token by themselves. Knobs changed by a test are reset after it in any
