@@ -48,6 +48,9 @@ def row(**changes: object) -> tuple[object, ...]:
         "QUEUED_OVERLOAD_TIME": 0,
         "TRANSACTION_BLOCKED_TIME": 0,
         "ROWS_PRODUCED": 42,
+        "ROWS_INSERTED": 0,
+        "ROWS_UPDATED": 0,
+        "ROWS_DELETED": 0,
         "BYTES_SCANNED": 3 * 1024 * 1024,
         "WAREHOUSE_NAME": "WH",
         "WAREHOUSE_SIZE": "Medium",
@@ -176,10 +179,25 @@ def test_custom_info_figures() -> None:
             "compilation_ms": 100,
             "execution_ms": 2900,
             "rows_produced": 42,
+            "rows_inserted": 0,
+            "rows_updated": 0,
+            "rows_deleted": 0,
             "bytes_scanned": 3 * 1024 * 1024,
             "credits_estimate": round(2900 / 3_600_000 * 4, 9),
         }
     }
+
+
+def test_a_dml_statement_reports_the_rows_it_changed() -> None:
+    record = HistoryRecord.from_row(row(ROWS_PRODUCED=5, ROWS_INSERTED=3, ROWS_UPDATED=2, QUERY_TEXT="MERGE ..."))
+    figures = _observe.custom_info_figures(Observation(record))["query_history"]
+    assert (figures["rows_inserted"], figures["rows_updated"], figures["rows_deleted"]) == (3, 2, 0)
+    assert _observe._ending(record).endswith(": 3 rows inserted, 2 updated, 3.0 MiB scanned")
+    metrics = {
+        r.metric: json_format.MessageToDict(r.data)
+        for r in _observe.metrics_response(meta(), Observation(record)).results
+    }
+    assert metrics["snowflake_query_rows_inserted"]["result"][0]["values"][0][1] == "3"
     assert _observe.custom_info_figures(Observation(None, reason="r")) == {"query_history_unavailable": "r"}
 
 

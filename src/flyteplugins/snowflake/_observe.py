@@ -66,6 +66,9 @@ HISTORY_COLUMNS = (
     "QUEUED_OVERLOAD_TIME",
     "TRANSACTION_BLOCKED_TIME",
     "ROWS_PRODUCED",
+    "ROWS_INSERTED",
+    "ROWS_UPDATED",
+    "ROWS_DELETED",
     "BYTES_SCANNED",
     "WAREHOUSE_NAME",
     "WAREHOUSE_SIZE",
@@ -154,6 +157,9 @@ class HistoryRecord:
     warehouse: str | None
     warehouse_size: str | None = None
     warehouse_type: str | None = None
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> HistoryRecord:
@@ -179,6 +185,9 @@ class HistoryRecord:
             warehouse=_text(values["WAREHOUSE_NAME"]),
             warehouse_size=_text(values["WAREHOUSE_SIZE"]),
             warehouse_type=_text(values["WAREHOUSE_TYPE"]),
+            rows_inserted=_int(values["ROWS_INSERTED"]),
+            rows_updated=_int(values["ROWS_UPDATED"]),
+            rows_deleted=_int(values["ROWS_DELETED"]),
         )
 
     @property
@@ -207,6 +216,9 @@ class HistoryRecord:
             "compilation_ms": self.compilation_ms,
             "execution_ms": self.execution_ms,
             "rows_produced": self.rows_produced,
+            "rows_inserted": self.rows_inserted,
+            "rows_updated": self.rows_updated,
+            "rows_deleted": self.rows_deleted,
             "bytes_scanned": self.bytes_scanned,
         }
         credits = _credits.estimate(self.execution_ms, self.warehouse_size, self.warehouse_type)
@@ -294,9 +306,17 @@ def _ending(record: HistoryRecord) -> str:
     if record.cancelled:
         return f"Cancelled after {took}"
     if record.status == "SUCCESS":
-        return f"Succeeded in {took}: {record.rows_produced} rows produced, {_bytes(record.bytes_scanned)} scanned"
+        rows = _rows_changed(record) or f"{record.rows_produced} rows produced"
+        return f"Succeeded in {took}: {rows}, {_bytes(record.bytes_scanned)} scanned"
     code = f"error {record.error_code}" if record.error_code else "an error"
     return f"Failed after {took} with {code}: {record.error_message or 'no message'}"
+
+
+def _rows_changed(record: HistoryRecord) -> str:
+    """`3 rows inserted, 1 updated` for DML, "" for a statement that changed no rows."""
+    counts = [(record.rows_inserted, "inserted"), (record.rows_updated, "updated"), (record.rows_deleted, "deleted")]
+    parts = [f"{count} {what}" for count, what in counts if count]
+    return f"{parts[0].replace(' ', ' rows ', 1)}{''.join(', ' + part for part in parts[1:])}" if parts else ""
 
 
 def _error(record: Mapping[str, Any]) -> str:
@@ -359,6 +379,9 @@ METRICS = {
     "snowflake_query_compilation_seconds": ("compilation_ms", 0.001),
     "snowflake_query_execution_seconds": ("execution_ms", 0.001),
     "snowflake_query_rows_produced": ("rows_produced", 1.0),
+    "snowflake_query_rows_inserted": ("rows_inserted", 1.0),
+    "snowflake_query_rows_updated": ("rows_updated", 1.0),
+    "snowflake_query_rows_deleted": ("rows_deleted", 1.0),
     "snowflake_query_bytes_scanned": ("bytes_scanned", 1.0),
     "snowflake_query_credits_estimate": ("credits_estimate", 1.0),
 }

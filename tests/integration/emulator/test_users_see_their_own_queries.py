@@ -14,6 +14,12 @@ pytestmark = pytest.mark.integration
 _SECRET_SQL = "select 'alice-private-text' as x"
 
 
+@pytest.fixture(autouse=True)
+def _users(sf: Any) -> None:
+    for name, password in (("alice", "a"), ("bob", "b"), ("carol", "c"), ("flyte_monitor", "m")):
+        sf.add_user(name, password=password)
+
+
 @pytest.fixture
 def alice(connect: Any) -> Any:
     """ALICE's session, with one finished query (`done`) and one held RUNNING (`running`)."""

@@ -425,6 +425,8 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
             del inline
         if result.total > size:
             data.update(_chunks(record, result, size, base_url, "json" if as_json else "data"))
+    if result.stats is not None:
+        data["stats"] = result.stats
     if result.result_ids:
         data["resultIds"] = ",".join(result.result_ids)
         data["resultTypes"] = ",".join("4096" for _ in result.result_ids)

@@ -103,6 +103,8 @@ class QueryRecord:
     waited_status: str | None = None
     waited_ms: int = 0
     rows_produced: int = 0
+    #: a DML statement's `stats` (rows inserted, updated, deleted), for its history row
+    dml: dict[str, int] = dataclasses.field(default_factory=dict)
     bytes_scanned: int = 0
     error: QueryError | None = None
     result: fs.StatementResult | None = None
@@ -151,6 +153,9 @@ class QueryRecord:
             "TOTAL_ELAPSED_TIME": int(((end or now) - self.submitted) * 1000),
             "BYTES_SCANNED": self.bytes_scanned,
             "ROWS_PRODUCED": self.rows_produced,
+            "ROWS_INSERTED": self.dml.get("numRowsInserted", 0),
+            "ROWS_UPDATED": self.dml.get("numRowsUpdated", 0),
+            "ROWS_DELETED": self.dml.get("numRowsDeleted", 0),
             "COMPILATION_TIME": int(((self.executed or started) - started) * 1000) if self.executed else 0,
             "EXECUTION_TIME": int((running_until - (self.executed or started)) * 1000) if self.started else 0,
             "QUEUED_PROVISIONING_TIME": self._waited("QUEUED_PROVISIONING_TIME"),
@@ -598,6 +603,7 @@ class Engine:
             record.result, record.error = result, error
             if result is not None:
                 record.rows_produced = result.rows_produced
+                record.dml = result.stats or {}
                 record.bytes_scanned = result.nbytes
             record.ended = time.time()
             record.status = status
@@ -931,6 +937,9 @@ HISTORY_SCHEMA = pa.schema(
         ("TOTAL_ELAPSED_TIME", pa.int64()),
         ("BYTES_SCANNED", pa.int64()),
         ("ROWS_PRODUCED", pa.int64()),
+        ("ROWS_INSERTED", pa.int64()),
+        ("ROWS_UPDATED", pa.int64()),
+        ("ROWS_DELETED", pa.int64()),
         ("COMPILATION_TIME", pa.int64()),
         ("EXECUTION_TIME", pa.int64()),
         ("QUEUED_PROVISIONING_TIME", pa.int64()),

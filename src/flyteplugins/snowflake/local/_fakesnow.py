@@ -329,6 +329,9 @@ class StatementResult:
     database: str | None = None
     schema: str | None = None
     result_ids: tuple[str, ...] = ()
+    #: The response's `stats` (the driver's `cursor.stats`): a DML statement's rows inserted, updated, deleted and
+    #: duplicates; None for other statements (none sent: the driver's figures are then all None).
+    stats: dict[str, int] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -896,13 +899,16 @@ def _result(
         return StatementResult(rowtype, type_id, 0, 0, database=db, schema=sc)
     if type_id in statement_type.DML_TYPE_IDS:
         # DML answers as JSON: the driver reads the affected-row counts from `rowset`.
+        rowset: list[list[str | None]]
         if batch is not None:
-            return StatementResult(
-                rowtype, type_id, 1, batch_rowcount, json_rowset=[[str(batch_rowcount)]], database=db, schema=sc
-            )
-        rowset = [[None if v is None else str(v) for v in row.values()] for row in table.to_pylist()]
+            rowset = [[str(batch_rowcount)]]
+            total, produced = 1, batch_rowcount
+        else:
+            rowset = [[None if v is None else str(v) for v in row.values()] for row in table.to_pylist()]
+            total, produced = table.num_rows, cur.rowcount or 0
+        stats = dml_stats([str(column["name"]) for column in rowtype], rowset)
         return StatementResult(
-            rowtype, type_id, table.num_rows, cur.rowcount or 0, json_rowset=rowset, database=db, schema=sc
+            rowtype, type_id, total, produced, json_rowset=rowset, database=db, schema=sc, stats=stats
         )
     arrow = to_snowflake_arrow(table, rowtype)
     return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, arrow=arrow, database=db, schema=sc)
@@ -930,6 +936,25 @@ def _named(rowtype: list[dict[str, Any]], names: tuple[str | None, ...] | None) 
     if names is None or len(names) != len(rowtype):
         return rowtype
     return [column if name is None else {**column, "name": name} for column, name in zip(rowtype, names, strict=True)]
+
+
+#: The DML answer's columns (as fakesnow names them, Snowflake's names) -> the `stats` figure each counts.
+_DML_COUNTS = {
+    "number of rows inserted": "numRowsInserted",
+    "number of rows updated": "numRowsUpdated",
+    "number of rows deleted": "numRowsDeleted",
+}
+
+
+def dml_stats(columns: list[str], rowset: list[list[str | None]]) -> dict[str, int]:
+    """A DML answer's counts as Snowflake's `stats`: every figure present, 0 for what the statement did not do."""
+    stats = dict.fromkeys((*_DML_COUNTS.values(), "numDmlDuplicates"), 0)
+    for row in rowset:
+        for column, value in zip(columns, row, strict=False):
+            figure = _DML_COUNTS.get(column.lower())
+            if figure is not None and value is not None:
+                stats[figure] += int(value)
+    return stats
 
 
 def _describe_expression(last_sql: str) -> exp.Expr:
