@@ -196,14 +196,13 @@ async def test_an_empty_query_from_elsewhere_fails_with_the_reason(connector, ma
 
 
 async def test_a_malformed_query_id_in_the_metadata_is_named(connector, make_task) -> None:
-    from snowflake_harness import PASSWORD
-
-    meta, resource = await run(connector, make_task("SELECT 1"))
+    secrets = {"snowflake_password": "sentinel-pw-1"}  # the task's user's password here (see `_sentinel_password`)
+    meta, resource = await run(connector, make_task("SELECT 1"), {}, secrets)
     assert resource.phase == TaskExecution.SUCCEEDED
     edited = dataclasses.replace(meta, query_id="not-a-query-id")
     for call in (connector.get, connector.delete):
         with pytest.raises(SnowflakeMetadataError, match=r"SnowflakeJobMetadata\.query_id is not a Snowflake query id"):
-            await call(edited, **PASSWORD)
+            await call(edited, **secrets)
 
 
 def _public_of(private_pem: str) -> str:

@@ -35,7 +35,7 @@ def service(local_snowflake_fresh: Any) -> ServiceCredentials:
     return ServiceCredentials(
         account=sf.account,
         user="MONITOR",
-        credentials=Credentials(password="local-password"),
+        credentials=Credentials(password="local"),
         role="ACCOUNTADMIN",  # ACCOUNT_USAGE is readable by a role that sees every query
         warehouse=sf.warehouse,
         host=sf.host,
@@ -104,7 +104,7 @@ def test_the_command_prints_a_table_or_json_and_says_what_is_missing(local_snowf
         "FLYTE_SNOWFLAKE_SERVICE_HOST": sf.host,
         "FLYTE_SNOWFLAKE_SERVICE_PORT": str(sf.port),
         "FLYTE_SNOWFLAKE_SERVICE_PROTOCOL": "http",
-        "FLYTE_SNOWFLAKE_SERVICE_PASSWORD": "local-password",
+        "FLYTE_SNOWFLAKE_SERVICE_PASSWORD": "local",
     }
     command = [sys.executable, "-m", "flyteplugins.snowflake", "cost"]
     done = subprocess.run([*command, "--run", "no-such-run", "--json"], env=env, capture_output=True, text=True)
