@@ -32,6 +32,7 @@ def _execution(project: str, domain: str, run: str, action: str) -> TaskExecutio
 @pytest.fixture
 def service(local_snowflake_fresh: Any) -> ServiceCredentials:
     sf = local_snowflake_fresh
+    sf.add_user("MONITOR", password="local")  # the service's own user
     return ServiceCredentials(
         account=sf.account,
         user="MONITOR",
