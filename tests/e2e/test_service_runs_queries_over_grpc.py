@@ -40,9 +40,13 @@ def test_a_query_with_inputs_runs_to_success_with_logs_metrics_and_figures(servi
         "compilation_ms",
         "execution_ms",
         "rows_produced",
+        "rows_inserted",
+        "rows_updated",
+        "rows_deleted",
         "bytes_scanned",
         "credits_estimate",
     }
+    assert (figures["rows_inserted"], figures["rows_updated"], figures["rows_deleted"]) == (0, 0, 0)  # a query
     assert 0 < figures["credits_estimate"] == pytest.approx(figures["execution_ms"] / 3_600_000, rel=1e-3)  # 1/h
 
     lines = backend.logs(meta)
@@ -112,6 +116,7 @@ def test_logs_and_metrics_without_a_live_session_use_service_credentials_or_say_
     kw = emulator.connect_kwargs()
     # Another user sees the task user's queries with a role that may (MONITOR on the warehouse in Snowflake).
     emulator.configure(monitor_roles=["ACCOUNTADMIN", "FLYTE_MONITOR"])
+    emulator.add_user("FLYTE_MONITOR", password="monitor-password")
     monitor = start_service(
         name="monitor",
         env={
