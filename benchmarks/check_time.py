@@ -12,17 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import snowflake.connector
 
+from _commands import line, time_command
 from flyteplugins.snowflake.local import LocalSnowflake
 
 HEADER = """
@@ -62,23 +59,14 @@ def main() -> None:
         workflow.write_text(textwrap.dedent(source))
         env = {**os.environ, "CHECK_PORT": str(sf.port), "CHECK_PASSWORD": sf.password}
         command = [sys.executable, "-m", "flyteplugins.snowflake", "check", str(workflow)]
-        times, cpu, last = [], [], ""
-        for _ in range(args.runs):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-            times.append(time.perf_counter() - started)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            if done.returncode != 0:
-                sys.exit(f"check failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-            last = done.stdout.strip().splitlines()[-1]
+        timed = time_command(command, env, args.runs)
+        last = timed.stdout.strip().splitlines()[-1]
         ran = [q.query_text for q in sf.query_history() if "SUM(amount)" in q.query_text]
         task_statements = [text for text in ran if not text.startswith("EXPLAIN ")]
     figures = re.search(r"\((\d+) logins, (\d+) statements\)", last)
     print(f"tasks: {args.tasks}, runs: {args.runs}")
-    print("wall s: " + ", ".join(f"{t:.2f}" for t in times) + f"  (median {statistics.median(times):.2f})")
-    print("CPU s of the command: " + ", ".join(f"{t:.2f}" for t in cpu) + f"  (median {statistics.median(cpu):.2f})")
+    print(line("wall s", timed.walls))
+    print(line("CPU s of the command", timed.cpus))
     if figures:
         print(f"per run: {figures.group(1)} logins, {figures.group(2)} statements")
     print(f"task statements executed: {len(task_statements)}")

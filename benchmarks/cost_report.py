@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import statistics
-import subprocess
 import sys
 import time
 
 import snowflake.connector
 
+from _commands import line, time_command
 from flyteplugins.snowflake._observe import ServiceCredentials
 from flyteplugins.snowflake.cost import cost
 from flyteplugins.snowflake.local import LocalSnowflake
@@ -35,6 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     with LocalSnowflake() as sf:
         sf.add_warehouse("BENCH_WH", "Medium")
+        sf.add_user("MONITOR", password="monitor-password")
         sf.configure(max_history=args.queries * 2)
         per_task = args.queries // TASKS
         started = time.perf_counter()
@@ -54,20 +53,11 @@ def main() -> None:
             "FLYTE_SNOWFLAKE_SERVICE_HOST": sf.host,
             "FLYTE_SNOWFLAKE_SERVICE_PORT": str(sf.port),
             "FLYTE_SNOWFLAKE_SERVICE_PROTOCOL": "http",
-            "FLYTE_SNOWFLAKE_SERVICE_PASSWORD": "local-password",
+            "FLYTE_SNOWFLAKE_SERVICE_PASSWORD": "monitor-password",
         }
         command = [sys.executable, "-m", "flyteplugins.snowflake", "cost", "--run", "r1", "--json"]
-        walls, cpus, report = [], [], {}
-        for _ in range(args.runs):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            began = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-            walls.append(time.perf_counter() - began)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            if done.returncode != 0:
-                sys.exit(f"cost failed ({done.returncode}): {done.stderr}")
-            report = json.loads(done.stdout)
+        timed = time_command(command, env, args.runs)
+        report = json.loads(timed.stdout)
         service = ServiceCredentials.from_env(env)
         assert service is not None
         api = []
@@ -77,9 +67,9 @@ def main() -> None:
             api.append(time.perf_counter() - began)
     counted = sum(line["queries"] for line in report["lines"])
     print(f"report: {len(report['lines'])} tasks, {counted} queries, {report['credits']:.6f} credits")
-    print("wall s: " + ", ".join(f"{t:.2f}" for t in walls) + f"  (median {statistics.median(walls):.2f})")
-    print("cost() in process, s: " + ", ".join(f"{t:.2f}" for t in api) + f"  (median {statistics.median(api):.2f})")
-    print("CPU s of the command: " + ", ".join(f"{t:.2f}" for t in cpus) + f"  (median {statistics.median(cpus):.2f})")
+    print(line("wall s", timed.walls))
+    print(line("cost() in process, s", api))
+    print(line("CPU s of the command", timed.cpus))
 
 
 if __name__ == "__main__":
