@@ -54,17 +54,19 @@ def execution(run: str = "r1a2b3") -> TaskExecutionMetadata:
     )
 
 
-async def submit(connector: SnowflakeConnector, task: Any, inputs: dict[str, Any] | None = None) -> Any:
+async def submit(
+    connector: SnowflakeConnector, task: Any, inputs: dict[str, Any] | None = None, secrets: dict[str, str] = PASSWORD
+) -> Any:
     return await connector.create(
-        serialize(task), inputs=inputs or {}, output_prefix="", task_execution_metadata=execution(), **PASSWORD
+        serialize(task), inputs=inputs or {}, output_prefix="", task_execution_metadata=execution(), **secrets
     )
 
 
-async def wait_done(connector: SnowflakeConnector, meta: Any) -> Any:
+async def wait_done(connector: SnowflakeConnector, meta: Any, secrets: dict[str, str] = PASSWORD) -> Any:
     """Poll like the backend until the query ends; without the history figures, which lineage does not use (a
     figures look-up still running when the test's event loop closes would outlive it)."""
     for _ in range(1000):
-        resource = await connector.get(meta, query_history=False, **PASSWORD)
+        resource = await connector.get(meta, query_history=False, **secrets)
         if resource.phase in TERMINAL:
             return resource
         await asyncio.sleep(0.02)
@@ -171,17 +173,24 @@ async def test_a_multi_statement_task_names_every_table(
         assert sorted(d["name"] for d in event["outputs"]) == sorted(prefix + t.upper() for t in (copy, target))
 
 
-async def test_no_bound_value_or_secret_in_any_event(lineage_connector, receiver, schemas, make_task) -> None:
-    ok = make_task("SELECT %(v)s AS v", inputs={"v": str})
-    broken = make_task("SELECT %(v)s::INT AS v", inputs={"v": str})
+async def test_no_bound_value_or_secret_in_any_event(
+    lineage_connector, receiver, schemas, make_task, local_snowflake_fresh
+) -> None:
+    # a password no event could contain by chance (the start-up user's is a short word)
+    secrets = {"snowflake_password": "pw-" + uuid.uuid4().hex}
+    local_snowflake_fresh.add_user("LINEAGE_USER", password=secrets["snowflake_password"])
+    config = local_snowflake_fresh.config(user="LINEAGE_USER")
+    ok = make_task("SELECT %(v)s AS v", inputs={"v": str}, plugin_config=config)
+    broken = make_task("SELECT %(v)s::INT AS v", inputs={"v": str}, plugin_config=config)
 
     for task in (ok, broken):
-        await wait_done(lineage_connector, await submit(lineage_connector, task, {"v": SECRET_VALUE}))
+        meta = await submit(lineage_connector, task, {"v": SECRET_VALUE}, secrets)
+        await wait_done(lineage_connector, meta, secrets)
 
     sent(lineage_connector, receiver, schemas, 4)
     for body in receiver.bodies:
         assert SECRET_VALUE not in body
-        assert PASSWORD["snowflake_password"] not in body
+        assert secrets["snowflake_password"] not in body
         assert "sf-password" not in body
     assert [e["eventType"] for e in receiver.events][-1] == "FAIL"
 
