@@ -45,7 +45,9 @@ from flyteidl2.core.security_pb2 import Connection
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
 from c0_harness import ConnectorService, literal_inputs, snowflake_task, template_of
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from flyteplugins.snowflake.local import LocalSnowflake
+from lineage_receiver import Receiver
 
 FINAL = (TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED, TaskExecution.RETRYABLE_FAILED)
 CATEGORY = connector_pb2.TaskCategory(name="snowflake", version=0)
@@ -270,9 +272,10 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
     sql = f"SELECT %(n)s AS n, '{marker}' AS marker"
     with LocalSnowflake(min_query_ms=args.min_query_ms) as sf, tempfile.TemporaryDirectory() as tmp:
         task = snowflake_task(sf, sql, {"n": int}, name="load")
+        receiver = Receiver() if args.lineage and side == "ours" else None
         if side == "ours":
             template = template_of(task)
-            env: dict[str, str] = {}
+            env: dict[str, str] = {"OPENLINEAGE_URL": receiver.url} if receiver is not None else {}
             c0 = Path(sys.executable).with_name("c0")
         else:
             assert public_python is not None
@@ -332,6 +335,8 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
             metrics = service.prometheus()
         finally:
             service.stop()
+            if receiver is not None:
+                receiver.close()
         history = sf.query_history()
         ran = [q for q in history if marker in q.query_text][: args.queries]
         # the statements that read finished queries' figures for custom_info (and any GetTaskMetrics/Logs)
@@ -356,6 +361,7 @@ def run_side(side: str, args: argparse.Namespace, public_python: str | None) -> 
     polls = len(outcome.latencies)
     return {
         "side": side,
+        "lineage_events": len(receiver.events) if receiver is not None else None,
         "queries": args.queries,
         "succeeded": outcome.phases.get("SUCCEEDED", 0),
         "errors": len(outcome.errors),
@@ -440,6 +446,11 @@ def main() -> None:
         help="write every GetTask as 'side start_s latency_ms phase' lines to this file, with the emulator "
         "probe's round trips (side-probe), stolen CPU (side-steal) and each process's CPU per 0.25 s "
         "(side-c0, side-emulator, side-harness: ms per s)",
+    )
+    parser.add_argument(
+        "--lineage",
+        action="store_true",
+        help="our c0 sends OpenLineage events (OPENLINEAGE_URL) to a receiver on 127.0.0.1; the result counts them",
     )
     args = parser.parse_args()
     public_python = args.public_python
