@@ -4,7 +4,8 @@ Every query runs in a worker thread. A synchronous request runs on its session's
 so a session keeps its transaction and temporary tables); an asynchronous one runs on a cursor of its own, so
 concurrent queries never share rows and a status poll never waits for a running query.
 
-Life cycle: NO_DATA (submitted) -> [first status knob, e.g. RESUMING_WAREHOUSE] -> RUNNING (at least
+Life cycle: NO_DATA (submitted; QUEUED while it waits for a query thread, as for a busy warehouse) -> [first
+status knob, e.g. RESUMING_WAREHOUSE] -> RUNNING (at least
 `min_query_ms`) -> SUCCESS | FAILED_WITH_ERROR. A cancelled query ends FAILED_WITH_ERROR with error 604 "SQL
 execution canceled", as Snowflake reports one cancelled with SYSTEM$CANCEL_QUERY or the driver's abort request.
 """
@@ -38,6 +39,9 @@ RUNNING_STATES = frozenset(
     {"NO_DATA", "QUEUED", "RESUMING_WAREHOUSE", "QUEUED_REPARING_WAREHOUSE", "BLOCKED", "RESTARTED", "RUNNING"}
 )
 TERMINAL_STATES = frozenset({"SUCCESS", "FAILED_WITH_ERROR", "ABORTED"})
+#: A query still waiting for a query thread this long after its submit reports QUEUED (before: NO_DATA, what
+#: Snowflake says right after a submit).
+QUEUED_AFTER_S = 0.5
 #: A cancelled query's error; its status reads FAILED_WITH_ERROR, as Snowflake's does (not ABORTED).
 CANCELED = (604, "57014", "SQL execution canceled")
 #: A result larger than `max_result_bytes` fails its query (our code: Snowflake keeps results of any size).
@@ -189,10 +193,14 @@ class QueryRecord:
 
     def monitoring(self) -> dict[str, Any]:
         """The entry of `/monitoring/queries/<id>` the driver reads (`status`, `errorCode`, `errorMessage`)."""
+        status = self.status
+        if status == "NO_DATA" and not self.picked and time.time() - self.submitted > QUEUED_AFTER_S:
+            # waiting for a query thread, as a query waits for a busy warehouse: Snowflake reports it QUEUED
+            status = "QUEUED"
         entry: dict[str, Any] = {
             "id": self.query_id,
-            "status": self.status,
-            "state": self.status,
+            "status": status,
+            "state": status,
             "sqlText": self.sql,
             "startTime": int(self.submitted * 1000),
             "endTime": int(self.ended * 1000) if self.ended else 0,
