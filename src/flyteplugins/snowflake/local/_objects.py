@@ -2,7 +2,8 @@
 
 `answer(...)` takes one statement before it reaches DuckDB: warehouse statements and `USE ROLE` are answered
 here, `USE DATABASE` of a database the role may not use fails, a statement that needs a warehouse fails with
-000606 when the session has none, and `CURRENT_WAREHOUSE()`, `CURRENT_ROLE()` and `CURRENT_DATABASE()` read the session.
+000606 when the session has none. (The context functions, `CURRENT_WAREHOUSE()` and the others, are answered
+from the same session by `_fakesnow.with_context`.)
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ _USE_ROLE = re.compile(rf"\s*USE\s+ROLE\s+{_NAME}\s*;?\s*$", re.IGNORECASE)
 _USE_DATABASE = re.compile(rf"\s*USE\s+(?:DATABASE\s+)?(?!SCHEMA\b|WAREHOUSE\b|ROLE\b){_NAME}", re.IGNORECASE)
 _SHOW_WAREHOUSES = re.compile(r"\s*SHOW\s+WAREHOUSES(?:\s+LIKE\s+'([^']*)')?\s*;?\s*$", re.IGNORECASE)
 _SHOW_DATABASES = re.compile(r"\s*SHOW\s+(?:TERSE\s+)?(DATABASES|SCHEMAS)\b", re.IGNORECASE)
-_CONTEXT = re.compile(r"\bCURRENT_(WAREHOUSE|ROLE|DATABASE)\s*\(\s*\)", re.IGNORECASE)
 _LIKELY = re.compile(
-    r"EXPLAIN|WAREHOUSE|\bUSE\b|CURRENT_ROLE|CURRENT_DATABASE|SHOW|\bFROM\b|INSERT|UPDATE|DELETE|MERGE|COPY",
+    r"EXPLAIN|WAREHOUSE|\bUSE\b|SHOW|\bFROM\b|INSERT|UPDATE|DELETE|MERGE|COPY",
     re.IGNORECASE,
 )
 
@@ -51,7 +51,7 @@ class Objects:
         self.directory = directory
 
     def answer(self, session: Session, conn: Any, sql: str, params: Any) -> tuple[str, fs.StatementResult | None]:
-        """(the SQL to run, with session context filled in; or its answer when it is answered here).
+        """(the SQL to run; or its answer when it is answered here).
 
         Raises AccessError for what the session may not do (no warehouse, an object it may not use).
         """
@@ -69,7 +69,7 @@ class Objects:
         use = _USE_DATABASE.match(sql)
         if use and not self.directory.may_use_database(session.role, _unquote(use.group(1))):
             raise does_not_exist()
-        return _CONTEXT.sub(lambda m: _literal(session, m.group(1).upper()), sql), None
+        return sql, None
 
     def filter_listing(self, session: Session, sql: str, result: fs.StatementResult) -> fs.StatementResult:
         """`SHOW DATABASES` / `SHOW SCHEMAS` list only what the session's role may use."""
@@ -177,8 +177,3 @@ def _like(name: str, pattern: str) -> bool:
         for token in re.findall(r"\\.|.", pattern, re.DOTALL)
     )  # fmt: skip
     return re.fullmatch(regex, name, re.IGNORECASE | re.DOTALL) is not None
-
-
-def _literal(session: Session, what: str) -> str:
-    value = {"WAREHOUSE": session.warehouse, "ROLE": session.role, "DATABASE": session.database}[what]
-    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
