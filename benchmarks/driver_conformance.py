@@ -134,7 +134,7 @@ def _read_junit(path: Path) -> list[TestOutcome]:
     return tests
 
 
-def _pytest_command(file: str, junit: Path, timeout: int) -> list[str]:
+def _pytest_command(file: str, junit: Path, timeout: int, select: str | None = None) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -152,10 +152,11 @@ def _pytest_command(file: str, junit: Path, timeout: int) -> list[str]:
         "--tb=short",
         f"--junitxml={junit}",
         "-q",
+        *(["-k", select] if select else []),
     ]
 
 
-def run_file(root: Path, file: str, out: Path, timeout: int) -> FileResult:
+def run_file(root: Path, file: str, out: Path, timeout: int, select: str | None = None) -> FileResult:
     junit = out / "junit" / f"{file.replace('/', '__')}.xml"
     junit.parent.mkdir(parents=True, exist_ok=True)
     junit.unlink(missing_ok=True)
@@ -164,7 +165,7 @@ def run_file(root: Path, file: str, out: Path, timeout: int) -> FileResult:
     env = {**os.environ, "USE_PASSWORD": "true", "PYTHONPATH": pythonpath}
     began = time.monotonic()
     with LocalSnowflake() as sf, _parameters(root, sf), log.open("w") as sink:
-        subprocess.run(_pytest_command(file, junit, timeout), cwd=root, env=env, stdout=sink, stderr=sink)
+        subprocess.run(_pytest_command(file, junit, timeout, select), cwd=root, env=env, stdout=sink, stderr=sink)
     result = FileResult(file, seconds=round(time.monotonic() - began, 1))
     if junit.exists():
         result.tests = _read_junit(junit)
@@ -226,13 +227,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "conformance")
     parser.add_argument("--files", nargs="+", default=list(FILES), help="test files under test/integ, no .py")
     parser.add_argument("--timeout", type=int, default=300, help="pytest-timeout per test, seconds")
+    parser.add_argument("-k", dest="select", help="pytest -k expression: run only the matching tests of each file")
     parser.add_argument("--label", default="", help="what the driver checkout is (a tag), for the report")
     args = parser.parse_args(argv)
     root = _driver_root(args.driver_dir.resolve())
     args.out.mkdir(parents=True, exist_ok=True)
     results: list[FileResult] = []
     for file in args.files:
-        result = run_file(root, file, args.out, args.timeout)
+        result = run_file(root, file, args.out, args.timeout, args.select)
         counts = result.counts()
         print(f"{file}: " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES) + f" ({result.seconds} s)", flush=True)
         results.append(result)
