@@ -81,6 +81,23 @@ def test_small_results_stay_inline(connect: Any) -> None:
     assert len(cur.fetchall()) == 10_000
 
 
+def test_chunks_grow_from_a_small_first_part(sf: Any, connect: Any) -> None:
+    # 100,000 eight-byte numbers (800 KB of Arrow data): a 128 KiB inline part, then chunks of 256 and 512 KiB
+    cur = connect().cursor()
+    cur.execute("SELECT seq4() AS ID FROM TABLE(GENERATOR(ROWCOUNT => 100000)) ORDER BY ID")
+    rows = [b.rowcount for b in cur.get_result_batches() or []]
+    assert sum(rows) == 100_000
+    assert len(rows) == 3, rows
+    assert rows[1] == 2 * rows[0] and rows[0] * 8 <= 128 * 1024 < (rows[0] + 1) * 8
+    assert [r[0] for r in cur.fetchall()] == list(range(100_000))
+    sf.configure(result_first_chunk_bytes=16 * 1024, result_chunk_bytes=64 * 1024)
+    cur.execute(SQL)
+    sizes = [b.rowcount for b in cur.get_result_batches() or []]
+    assert sizes[:3] == [sizes[0], 2 * sizes[0], 4 * sizes[0]], "each part twice the one before"
+    assert max(sizes) == 4 * sizes[0], "up to result_chunk_bytes"
+    assert sum(sizes) == ROWS
+
+
 def test_the_chunk_size_is_a_knob(sf: Any, connect: Any) -> None:
     sf.configure(result_chunk_rows=1000)
     cur = connect().cursor()

@@ -55,10 +55,17 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
         help="at most this many bytes of query texts are kept in the history (default 64 MiB)",
     )
     parser.add_argument(
+        "--result-first-chunk-bytes",
+        type=int,
+        default=128 * 1024,
+        help="larger results go to the driver in chunks: the first of about this many Arrow bytes (default 128 KiB),"
+        " each next one twice as large",
+    )
+    parser.add_argument(
         "--result-chunk-bytes",
         type=int,
         default=4 * 1024 * 1024,
-        help="larger results go to the driver in chunks of about this many Arrow bytes (default 4 MiB)",
+        help="the largest result chunk, in Arrow bytes (default 4 MiB)",
     )
     parser.add_argument(
         "--result-chunk-rows", type=int, default=1_000_000, help="at most this many rows per result chunk"
@@ -110,6 +117,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
             max_result_bytes=args.max_result_bytes,
             max_history=args.max_history,
             max_history_bytes=args.max_history_bytes,
+            result_first_chunk_bytes=args.result_first_chunk_bytes,
             result_chunk_bytes=args.result_chunk_bytes,
             result_chunk_rows=args.result_chunk_rows,
             max_request_bytes=args.max_request_bytes,

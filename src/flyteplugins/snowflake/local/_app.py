@@ -388,12 +388,25 @@ def _storage_error(status: int, code: str, message: str) -> Response:
     return Response(body, status_code=status, media_type="application/xml")
 
 
-def chunk_rows(result: fs.StatementResult, knobs: Knobs) -> int:
-    """Rows per chunk of this result: about `result_chunk_bytes` of Arrow data, at most `result_chunk_rows`."""
+def chunk_plan(result: fs.StatementResult, knobs: Knobs) -> list[tuple[int, int]]:
+    """(offset, rows) of each part of a result: the first is sent inline, the others as chunks to download.
+
+    As Snowflake does, the parts grow: the first is about `result_first_chunk_bytes` of Arrow data, each next one
+    twice the one before, up to `result_chunk_bytes`; none holds more than `result_chunk_rows` rows. A small result
+    is one inline part.
+    """
     if result.total <= 0:
-        return 1
+        return [(0, 0)]
     bytes_per_row = max(1, result.nbytes // result.total)
-    return max(1, min(knobs.result_chunk_rows, knobs.result_chunk_bytes // bytes_per_row))
+    target = min(knobs.result_first_chunk_bytes, knobs.result_chunk_bytes)
+    plan: list[tuple[int, int]] = []
+    offset = 0
+    while offset < result.total:
+        rows = max(1, min(knobs.result_chunk_rows, target // bytes_per_row, result.total - offset))
+        plan.append((offset, rows))
+        offset += rows
+        target = min(target * 2, knobs.result_chunk_bytes)
+    return plan
 
 
 def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, base_url: str) -> dict[str, Any]:
@@ -415,16 +428,16 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
     else:
         # Snowflake's way for large results: the first part inline, the rest as chunks downloaded by URL (the
         # driver fetches a few ahead while the caller reads), so neither side holds the whole result encoded.
-        size = chunk_rows(result, knobs)
+        (_, first), *rest = chunk_plan(result, knobs)
         as_json = record.session.parameters.json_results
         if as_json:
-            data.update(queryResultFormat="json", rowset=fs.json_rowset(result, 0, size))
+            data.update(queryResultFormat="json", rowset=fs.json_rowset(result, 0, first))
         else:
-            inline = result.ipc(0, size)
+            inline = result.ipc(0, first)
             data.update(queryResultFormat="arrow", rowsetBase64=base64.b64encode(inline).decode())
             del inline
-        if result.total > size:
-            data.update(_chunks(record, result, size, base_url, "json" if as_json else "data"))
+        if rest:
+            data.update(_chunks(record, result, rest, base_url, "json" if as_json else "data"))
     if result.stats is not None:
         data["stats"] = result.stats
     if result.result_ids:
@@ -436,12 +449,13 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
     return data
 
 
-def _chunks(record: QueryRecord, result: fs.StatementResult, size: int, base_url: str, kind: str) -> dict[str, Any]:
-    """The chunk list of a result's rows after the first `size`, served at `kind`_<offset>_<rows>."""
+def _chunks(
+    record: QueryRecord, result: fs.StatementResult, parts: list[tuple[int, int]], base_url: str, kind: str
+) -> dict[str, Any]:
+    """The chunk list of a result's `parts` (offset, rows), each served at `kind`_<offset>_<rows>."""
     prefix = f"{base_url.rstrip('/')}{CHUNK_PREFIX}/{record.query_id}/{record.chunk_key}"
     chunks = []
-    for offset in range(size, result.total, size):
-        rows = min(size, result.total - offset)
+    for offset, rows in parts:
         # a JSON chunk's size is announced as its Arrow size: encoding it twice to count would cost more than
         # the driver's use of the figure (a memory estimate) is worth
         nbytes = result.ipc_size(offset, rows)

@@ -39,8 +39,10 @@ class Knobs:
             alone is larger fails with error 100998, naming this knob.
         max_history: at most this many query records are kept.
         max_history_bytes: at most this many bytes of query texts and tags are kept in the history.
-        result_chunk_bytes: a query result larger than this (Arrow bytes) is sent as Snowflake sends large
-            results: the first part inline, the rest as chunks the driver downloads over HTTP, each about this size.
+        result_first_chunk_bytes: a query result larger than this (Arrow bytes) is sent as Snowflake sends large
+            results: the first part (about this size) inline, the rest as chunks the driver downloads over HTTP,
+            each twice the size of the one before, up to `result_chunk_bytes`.
+        result_chunk_bytes: the largest result chunk, in Arrow bytes.
         result_chunk_rows: at most this many rows per chunk (and inline).
         monitor_roles: roles whose sessions see every user's queries (status checks, the QUERY_HISTORY
             functions) and may cancel them, as ACCOUNTADMIN does in Snowflake, or a role with MONITOR and OPERATE
@@ -69,6 +71,7 @@ class Knobs:
     max_result_bytes: int = 1024 * 1024 * 1024
     max_history: int = 10_000
     max_history_bytes: int = 64 * 1024 * 1024
+    result_first_chunk_bytes: int = 128 * 1024
     result_chunk_bytes: int = 4 * 1024 * 1024
     result_chunk_rows: int = 1_000_000
     max_request_bytes: int = 128 * 1024 * 1024
@@ -90,6 +93,7 @@ class Knobs:
             "max_history",
             "max_history_bytes",
             "result_ttl_s",
+            "result_first_chunk_bytes",
             "result_chunk_bytes",
             "result_chunk_rows",
             "max_request_bytes",

@@ -43,6 +43,7 @@ _KNOB_NAMES = frozenset(
         "max_result_bytes",
         "max_history",
         "max_history_bytes",
+        "result_first_chunk_bytes",
         "result_chunk_bytes",
         "result_chunk_rows",
         "max_request_bytes",
@@ -321,10 +322,10 @@ class LocalSnowflake:
             fail_next_http: `(http_status, n)`: the next n driver requests fail with 429/5xx.
             drop_next: the next n driver requests have their connection dropped unanswered.
             **knobs: min_query_ms, latency_ms, reject_logins, strict_users, fail_http_path, result_wait_ms,
-                result_ttl_s, max_results, max_result_bytes, max_history, max_history_bytes, result_chunk_bytes,
-                result_chunk_rows, max_request_bytes, monitor_roles (roles that see and cancel every user's
-                queries; default `["ACCOUNTADMIN"]`), attribution_delay_s (seconds after its end a query shows in
-                QUERY_ATTRIBUTION_HISTORY; default 0).
+                result_ttl_s, max_results, max_result_bytes, max_history, max_history_bytes,
+                result_first_chunk_bytes, result_chunk_bytes, result_chunk_rows, max_request_bytes,
+                monitor_roles (roles that see and cancel every user's queries; default `["ACCOUNTADMIN"]`),
+                attribution_delay_s (seconds after its end a query shows in QUERY_ATTRIBUTION_HISTORY; default 0).
         """
         changes = dict(knobs)
         unknown = set(changes) - _KNOB_NAMES
