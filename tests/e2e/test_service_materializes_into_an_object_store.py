@@ -129,7 +129,7 @@ SQL = (
 def test_a_result_lands_in_the_object_store_and_a_downstream_task_reads_it(s3_service: Any, emulator: Any) -> None:
     import polars as pl
 
-    emulator.configure(result_chunk_rows=5_000)
+    emulator.configure(result_chunk_rows=5_000, result_first_chunk_bytes=4 * 1024 * 1024)  # equal parts
     task = snowflake_task(emulator, SQL.format(rows=ROWS), output_dataframe_type=pa.Table)
     prefix = f"s3://{BUCKET}/runs/{uuid.uuid4().hex}"
     backend = Backend(s3_service)
