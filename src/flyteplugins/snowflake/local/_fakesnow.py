@@ -41,13 +41,14 @@ import sqlglot
 from fakesnow import statement_type
 from fakesnow import transforms as fs_transforms
 from fakesnow.conn import FakeSnowflakeConnection
+from fakesnow.cursor import FakeSnowflakeCursor
 from fakesnow.instance import FakeSnow
 from fakesnow.rowtype import describe_as_rowtype
 from sqlglot import exp
 
 import snowflake.connector.errors as sf_errors
 
-from . import _parameters
+from . import _parameters, _scales
 
 SERVER_VERSION: str = fs_transforms.SERVER_VERSION
 SnowflakeError = sf_errors.Error
@@ -195,12 +196,14 @@ class Database:
         # on a fresh server both try, and one fails with "Schema ... already exists".
         self._connect_lock = threading.Lock()
         self.gate = PythonGate(python_slots)
+        self.scales = _scales.ScaleRegistry()
 
     def connect(self, database: str | None, schema: str | None, autocommit: bool = True) -> FakeSnowflakeConnection:
         """A session's connection (its own DuckDB cursor, so sessions never see each other's rows)."""
         with self._connect_lock:
             conn = self._fs.connect(database, schema, autocommit=autocommit)
         conn._duck_conn = _gated(conn._duck_conn, self.gate)
+        conn.scales = self.scales  # type: ignore[attr-defined]
         return conn
 
     def fork(self, conn: FakeSnowflakeConnection, time_zone: str) -> FakeSnowflakeConnection:
@@ -233,6 +236,7 @@ class Database:
             forked.time_zone = time_zone  # type: ignore[attr-defined]
         forked.variables = conn.variables
         forked.is_fork = True  # type: ignore[attr-defined]
+        forked.scales = self.scales  # type: ignore[attr-defined]
         return forked
 
     def close(self) -> None:
@@ -811,7 +815,7 @@ def _execute_parsed(
     describe_only: bool,
 ) -> StatementResult:
     type_id = statement_type.statement_type_id(expr)
-    cur = conn.cursor()
+    cur = _cursor(conn)
     if describe_only and (described := cur._describe_only(sql)) is not None:
         rowtype = _named(_rowtype(described), output_names(expr))
         return StatementResult(
@@ -824,13 +828,18 @@ def _execute_parsed(
             schema=conn.schema,
         )
     _track_transaction(conn, expr)
-    batch_rowcount = 0
-    if batch is None:
-        cur.execute(sql, binding_params=params, server=True)
-    elif _inserts_one_row(expr):
-        batch_rowcount = _insert_rows(conn, cur, sql, batch)
-    else:
-        batch_rowcount = _execute_rows(conn, cur, sql, batch)
+    scales = _scales_of(conn)
+    existed = scales is not None and _created_if_missing(conn, expr)
+    written = _scaled_write(conn, scales, expr) if scales is not None else None
+    # An INSERT or UPDATE and its cut are one transaction. fakesnow's MERGE, COPY and CTAS also write its own
+    # catalog database, which DuckDB refuses in a transaction that wrote another: their cut follows them.
+    atomic = written is not None and isinstance(expr, (exp.Insert, exp.Update))
+    with _one_statement(conn) if atomic else contextlib.nullcontext():
+        batch_rowcount = _run_statement(conn, cur, sql, expr, params, batch)
+        if scales is not None and not existed:
+            _record_scales(conn, scales, expr)
+        if written is not None and scales is not None:
+            _cut_to_scales(conn, scales, *written)
     transformed = cur._last_transformed
     if transformed is not None and transformed.args.get("put_stage_data"):
         raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
@@ -842,6 +851,23 @@ def _execute_parsed(
         has_placeholder = bool(transformed.find(exp.Placeholder))
         PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe, names))
     return _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
+
+
+def _run_statement(
+    conn: FakeSnowflakeConnection,
+    cur: Any,
+    sql: str,
+    expr: exp.Expr,
+    params: tuple[Any, ...] | dict[str, Any] | None,
+    batch: list[tuple[Any, ...]] | None,
+) -> int:
+    """Run the statement (once, or once per row of an array binding); returns the rows a batch affected."""
+    if batch is None:
+        cur.execute(sql, binding_params=params, server=True)
+        return 0
+    if _inserts_one_row(expr):
+        return _insert_rows(conn, cur, sql, batch)
+    return _execute_rows(conn, cur, sql, batch)
 
 
 def _track_transaction(conn: FakeSnowflakeConnection, expr: exp.Expr) -> None:
@@ -874,12 +900,217 @@ def _one_statement(conn: FakeSnowflakeConnection) -> Iterator[None]:
         return
     duck: Any = conn._duck_conn
     duck.begin()
+    conn._in_transaction = True  # an inner `_one_statement` joins this one
     try:
         yield
     except BaseException:
+        conn._in_transaction = False
         duck.rollback()
         raise
+    conn._in_transaction = False
     duck.commit()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Declared scales of TIMESTAMP and TIME: Snowflake cuts values to them, DuckDB keeps microseconds (see `_scales`)
+
+_TIMESTAMP_TYPES = frozenset(
+    {
+        exp.DataType.Type.TIMESTAMP,
+        exp.DataType.Type.TIMESTAMPNTZ,
+        exp.DataType.Type.TIMESTAMPLTZ,
+        exp.DataType.Type.TIMESTAMPTZ,
+        exp.DataType.Type.DATETIME,
+    }
+)
+
+
+class _Cursor(FakeSnowflakeCursor):
+    """fakesnow's cursor, with casts to a TIMESTAMP or TIME of 0-5 fractional digits cut to them."""
+
+    def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
+        return super()._transform(expression.transform(_cut_scaled_cast, copy=False), params)
+
+
+def _cursor(conn: FakeSnowflakeConnection) -> FakeSnowflakeCursor:
+    return _Cursor(conn=conn, duck_conn=conn._duck_conn)
+
+
+def _declared_scale(dtype: Any) -> _scales.ScaledColumn | None:
+    """The scale of a TIMESTAMP_* or TIME type declared with 0-5 fractional digits (unnamed); None for others."""
+    if not isinstance(dtype, exp.DataType) or not dtype.expressions:
+        return None
+    if dtype.this not in _TIMESTAMP_TYPES and dtype.this != exp.DataType.Type.TIME:
+        return None
+    param = dtype.expressions[0]
+    value = param.this if isinstance(param, exp.DataTypeParam) else param
+    if not (isinstance(value, exp.Literal) and value.is_int) or int(value.name) >= _scales.KEPT_DIGITS:
+        return None
+    return _scales.ScaledColumn("", int(value.name), dtype.this == exp.DataType.Type.TIME)
+
+
+def _cut_scaled_cast(node: exp.Expr) -> exp.Expr:
+    """`CAST(x AS TIMESTAMP_NTZ(3))` (and `::`, TRY_CAST, TIME(s), TIMESTAMP_LTZ/TZ(s)) -> the cast to the type
+    without its scale, cut to the scale in DuckDB SQL."""
+    to = node.args.get("to") if isinstance(node, exp.Cast) else None
+    declared = _declared_scale(to)
+    if declared is None or not isinstance(to, exp.DataType):
+        return node
+    inner = node.copy()
+    inner.set("to", exp.DataType(this=to.this))
+    template = _cut_template(declared.scale, declared.time_of_day)
+    return template.transform(lambda n: inner if isinstance(n, exp.Column) and n.name == "__value" else n)
+
+
+@functools.lru_cache(maxsize=32)
+def _cut_template_parsed(scale: int, time_of_day: bool) -> exp.Expr:
+    return sqlglot.parse_one(_scales.cut_sql('"__value"', scale, time_of_day), read="duckdb")
+
+
+def _cut_template(scale: int, time_of_day: bool) -> exp.Expr:
+    return _cut_template_parsed(scale, time_of_day).copy()
+
+
+def _scales_of(conn: FakeSnowflakeConnection) -> _scales.ScaleRegistry | None:
+    registry = getattr(conn, "scales", None)
+    return registry if isinstance(registry, _scales.ScaleRegistry) else None
+
+
+def _catalog_name(identifier: Any) -> str | None:
+    """A name as the catalog spells it: unquoted names in upper case, as fakesnow makes them."""
+    if not isinstance(identifier, exp.Identifier) or not identifier.this:
+        return None
+    return str(identifier.this) if identifier.quoted else str(identifier.this).upper()
+
+
+def _table_key(conn: FakeSnowflakeConnection, table: Any) -> _scales.TableKey | None:
+    if not isinstance(table, exp.Table):
+        return None
+    name = _catalog_name(table.this)
+    database = _catalog_name(table.args.get("catalog")) or conn.database
+    schema = _catalog_name(table.args.get("db")) or conn.schema
+    return (database, schema, name) if name and database and schema else None
+
+
+def _table_sql(table: exp.Table) -> str:
+    """The table as the statement names it, for DuckDB (which then resolves it as for the statement)."""
+    parts = [table.args.get("catalog"), table.args.get("db"), table.this]
+    return ".".join(_scales.quoted(name) for part in parts if (name := _catalog_name(part)))
+
+
+def _column_scales(schema: exp.Schema) -> list[_scales.ScaledColumn]:
+    """The columns of a CREATE TABLE's column list declared with 0-5 fractional digits."""
+    columns = []
+    for column in schema.expressions:
+        if isinstance(column, exp.ColumnDef) and (declared := _declared_scale(column.args.get("kind"))):
+            columns.append(dataclasses.replace(declared, name=_catalog_name(column.this) or ""))
+    return columns
+
+
+def _created_if_missing(conn: FakeSnowflakeConnection, expr: exp.Expr) -> bool:
+    """Whether this is a `CREATE TABLE IF NOT EXISTS` of a table that exists (it then changes nothing)."""
+    if not (isinstance(expr, exp.Create) and expr.args.get("exists")) or not isinstance(expr.this, exp.Schema):
+        return False
+    key = _table_key(conn, expr.this.this)
+    if key is None or not _column_scales(expr.this):
+        return False
+    found = conn._duck_conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        list(key),
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _record_scales(conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, expr: exp.Expr) -> None:
+    """Keep the registry in step with a CREATE TABLE, DROP or ALTER TABLE that just ran."""
+    kind = str(expr.args.get("kind") or "").upper()
+    if isinstance(expr, exp.Create) and kind == "TABLE":
+        _record_create(conn, scales, expr)
+    elif isinstance(expr, exp.Drop):
+        _record_drop(conn, scales, expr, kind)
+    elif isinstance(expr, exp.Alter) and kind == "TABLE" and (key := _table_key(conn, expr.this)):
+        for action in expr.args.get("actions") or []:
+            _record_alter(conn, scales, key, action)
+
+
+def _record_create(conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, expr: exp.Create) -> None:
+    target = expr.this
+    key = _table_key(conn, target.this if isinstance(target, exp.Schema) else target)
+    if key is None:
+        return
+    clone = expr.args.get("clone")
+    like = expr.find(exp.LikeProperty)
+    source = _table_key(conn, clone.this if clone is not None else like.this if like is not None else None)
+    if source is not None:
+        scales.copy(source, key)
+    else:
+        scales.define(key, _column_scales(target) if isinstance(target, exp.Schema) else [])
+
+
+def _record_drop(conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, expr: exp.Drop, kind: str) -> None:
+    for table in expr.args.get("tables") or [expr.this]:
+        if not isinstance(table, exp.Table):
+            continue
+        if kind == "TABLE" and (key := _table_key(conn, table)):
+            scales.forget(key)
+        elif kind == "SCHEMA" and (schema := _catalog_name(table.args.get("db"))):
+            database = _catalog_name(table.args.get("catalog")) or conn.database
+            if database:
+                scales.forget_within(database, schema)
+        elif kind == "DATABASE" and (database := _catalog_name(table.this)):
+            scales.forget_within(database)
+
+
+def _record_alter(
+    conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, key: _scales.TableKey, action: exp.Expr
+) -> None:
+    if isinstance(action, exp.AlterRename) and (new := _table_key(conn, action.this)):
+        scales.rename(key, new)
+    elif isinstance(action, exp.ColumnDef) and (name := _catalog_name(action.this)):
+        declared = _declared_scale(action.args.get("kind"))
+        scales.set_column(key, name, dataclasses.replace(declared, name=name) if declared else None)
+    elif isinstance(action, exp.AlterColumn) and action.args.get("dtype") and (name := _catalog_name(action.this)):
+        declared = _declared_scale(action.args.get("dtype"))
+        scales.set_column(key, name, dataclasses.replace(declared, name=name) if declared else None)
+    elif isinstance(action, exp.Drop) and str(action.args.get("kind") or "").upper() == "COLUMN":
+        for column in action.args.get("tables") or []:
+            if isinstance(column, exp.Column) and (name := _catalog_name(column.this)):
+                scales.set_column(key, name, None)
+    elif isinstance(action, exp.RenameColumn):
+        old, new_name = _catalog_name(action.this.this), _catalog_name(action.args["to"].this)
+        if old and new_name:
+            scales.rename_column(key, old, new_name)
+
+
+def _written_table(expr: exp.Expr) -> exp.Table | None:
+    """The table an INSERT, UPDATE, MERGE, COPY INTO or CREATE TABLE (...) AS SELECT writes."""
+    target = expr.this if isinstance(expr, (exp.Insert, exp.Update, exp.Merge, exp.Copy)) else None
+    if isinstance(expr, exp.Create) and expr.expression is not None:
+        target = expr.this
+    if isinstance(target, exp.Schema):
+        target = target.this
+    return target if isinstance(target, exp.Table) else None
+
+
+def _scaled_write(
+    conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, expr: exp.Expr
+) -> tuple[exp.Table, _scales.TableKey] | None:
+    """The table this statement writes and its key, when it has (or, for CTAS, declares) columns of scale 0-5."""
+    table = _written_table(expr)
+    key = _table_key(conn, table) if table is not None else None
+    if table is None or key is None:
+        return None
+    declares = isinstance(expr, exp.Create) and isinstance(expr.this, exp.Schema) and _column_scales(expr.this)
+    return (table, key) if declares or scales.columns(key) else None
+
+
+def _cut_to_scales(
+    conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, table: exp.Table, key: _scales.TableKey
+) -> None:
+    """Cut what a write left in the table to its columns' declared scales (in the write's transaction)."""
+    columns = scales.columns(key)
+    if columns:
+        conn._duck_conn.execute(_scales.truncation_sql(_table_sql(table), columns))
 
 
 def _result(

@@ -1,0 +1,110 @@
+"""TIMESTAMP and TIME values keep the fractional digits their column or cast declares, cut toward the earlier time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+TEXTS = [
+    "2017-01-01 12:00:00.123456789",
+    "1969-12-31 23:59:59.000000001",
+    "1969-12-31 11:59:59.987654",
+    "2014-01-02 16:00:00",
+]
+
+
+def _cut(text: str, scale: int) -> dt.datetime:
+    """What Snowflake keeps of the text at a scale of 0-6: the first `scale` digits, not rounded."""
+    whole, _, fraction = text.partition(".")
+    digits = (fraction[:scale] if scale else "").ljust(6, "0")
+    return dt.datetime.fromisoformat(whole).replace(microsecond=int(digits))
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is None else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+@pytest.mark.parametrize("sf_type", ["TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ"])
+@pytest.mark.parametrize("scale", [0, 1, 3, 5])
+def test_inserted_values_are_cut_to_the_column_scale(connect: Any, sf_type: str, scale: int) -> None:
+    cur = connect(timezone="UTC").cursor()
+    cur.execute(f"CREATE OR REPLACE TABLE scaled (i INT, t {sf_type}({scale}))")
+    cur.execute("INSERT INTO scaled VALUES " + ", ".join(f"({i}, '{t}')" for i, t in enumerate(TEXTS)))
+    rows = cur.execute("SELECT t FROM scaled ORDER BY i").fetchall()
+    assert [_naive_utc(t) for (t,) in rows] == [_cut(t, scale) for t in TEXTS]
+    frame = cur.execute("SELECT t FROM scaled ORDER BY i").fetch_pandas_all()
+    assert [_naive_utc(t.to_pydatetime()) for t in frame["T"]] == [_cut(t, scale) for t in TEXTS]
+
+
+def test_every_write_path_cuts_and_a_rollback_undoes_the_cut_rows(connect: Any) -> None:
+    conn = connect(timezone="UTC", paramstyle="qmark")
+    cur = conn.cursor()
+    cur.execute("CREATE OR REPLACE TABLE scaled (i INT, t TIMESTAMP_NTZ(2), tm TIME(0))")
+    cur.execute("INSERT INTO scaled SELECT 1, '2020-01-01 00:00:00.999'::TIMESTAMP_NTZ, '10:00:00.9'::TIME")
+    cur.executemany(
+        "INSERT INTO scaled VALUES (?, ?, ?)",
+        [(2, "2020-01-01 00:00:00.123456", "01:02:03.999999"), (3, None, None)],
+    )
+    cur.execute("UPDATE scaled SET t = '2021-05-05 05:05:05.55555' WHERE i = 3")
+    cur.execute(
+        "MERGE INTO scaled USING (SELECT 4 AS i) s ON scaled.i = s.i "
+        "WHEN NOT MATCHED THEN INSERT (i, t, tm) VALUES (4, '1969-12-31 23:59:59.001', '23:59:59.5')"
+    )
+    cur.execute("BEGIN")
+    cur.execute("INSERT INTO scaled VALUES (5, '2022-01-01 00:00:00.129', NULL)")
+    cur.execute("ROLLBACK")
+    rows = cur.execute("SELECT i, t, tm FROM scaled ORDER BY i").fetchall()
+    assert rows == [
+        (1, dt.datetime(2020, 1, 1, 0, 0, 0, 990000), dt.time(10, 0, 0)),
+        (2, dt.datetime(2020, 1, 1, 0, 0, 0, 120000), dt.time(1, 2, 3)),
+        (3, dt.datetime(2021, 5, 5, 5, 5, 5, 550000), None),
+        (4, dt.datetime(1969, 12, 31, 23, 59, 59), dt.time(23, 59, 59)),
+    ]
+
+
+def test_casts_with_a_scale_cut_the_value(connect: Any) -> None:
+    cur = connect(timezone="UTC", paramstyle="qmark").cursor()
+    row = cur.execute(
+        "SELECT '2017-01-01 12:00:00.123456789'::TIMESTAMP_NTZ(3), CAST('1969-12-31 23:59:59.5' AS TIMESTAMP_TZ(0)),"
+        " TRY_CAST('12:34:56.789' AS TIME(1)), CAST(? AS TIMESTAMP_LTZ(4))",
+        ["2017-01-01 12:00:00.987654"],
+    ).fetchone()
+    assert row is not None
+    assert row[0] == dt.datetime(2017, 1, 1, 12, 0, 0, 123000)
+    assert _naive_utc(row[1]) == dt.datetime(1969, 12, 31, 23, 59, 59)
+    assert row[2] == dt.time(12, 34, 56, 700000)
+    assert _naive_utc(row[3]) == dt.datetime(2017, 1, 1, 12, 0, 0, 987600)
+
+
+def test_the_declared_scale_follows_the_table(connect: Any) -> None:
+    cur = connect(timezone="UTC").cursor()
+    cur.execute("CREATE OR REPLACE TABLE scaled (t TIMESTAMP_NTZ(0))")
+    cur.execute("ALTER TABLE scaled RENAME TO renamed")
+    cur.execute("ALTER TABLE renamed ADD COLUMN u TIMESTAMP_NTZ(1)")
+    cur.execute("ALTER TABLE renamed RENAME COLUMN t TO v")
+    cur.execute("INSERT INTO renamed (v, u) VALUES ('2020-01-01 00:00:00.77', '2020-01-01 00:00:00.77')")
+    cur.execute("CREATE OR REPLACE TABLE cloned CLONE renamed")
+    cur.execute("INSERT INTO cloned (v, u) VALUES ('2020-01-01 00:00:01.77', '2020-01-01 00:00:01.77')")
+    # a table re-created without a scale keeps the microseconds
+    cur.execute("CREATE OR REPLACE TABLE renamed (v TIMESTAMP_NTZ, u TIMESTAMP_NTZ)")
+    cur.execute("INSERT INTO renamed VALUES ('2020-01-01 00:00:00.77', '2020-01-01 00:00:00.77')")
+    cur.execute("CREATE TABLE IF NOT EXISTS renamed (v TIMESTAMP_NTZ(0), u TIMESTAMP_NTZ(0))")
+    cur.execute("INSERT INTO renamed VALUES ('2020-01-01 00:00:02.77', '2020-01-01 00:00:02.77')")
+    assert cur.execute("SELECT v, u FROM cloned ORDER BY v").fetchall() == [
+        (dt.datetime(2020, 1, 1, 0, 0, 0), dt.datetime(2020, 1, 1, 0, 0, 0, 700000)),
+        (dt.datetime(2020, 1, 1, 0, 0, 1), dt.datetime(2020, 1, 1, 0, 0, 1, 700000)),
+    ]
+    assert cur.execute("SELECT v FROM renamed ORDER BY v").fetchall() == [
+        (dt.datetime(2020, 1, 1, 0, 0, 0, 770000),),
+        (dt.datetime(2020, 1, 1, 0, 0, 2, 770000),),
+    ]
+
+
+def test_a_table_created_from_a_query_with_declared_columns_is_cut(connect: Any) -> None:
+    cur = connect(timezone="UTC").cursor()
+    cur.execute("CREATE OR REPLACE TABLE scaled (t TIMESTAMP_NTZ(1)) AS SELECT '2020-01-01 00:00:00.99'::TIMESTAMP_NTZ")
+    assert cur.execute("SELECT t FROM scaled").fetchall() == [(dt.datetime(2020, 1, 1, 0, 0, 0, 900000),)]
