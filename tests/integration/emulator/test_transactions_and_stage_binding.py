@@ -68,6 +68,53 @@ def test_alter_session_leaves_the_transaction_open(connect: Any) -> None:
     assert _count(cur, "txn_session") == 0
 
 
+def _transaction(cur: Any) -> str | None:
+    value = cur.execute("select current_transaction()").fetchone()[0]
+    assert value is None or value.isdigit()
+    return value  # type: ignore[no-any-return]
+
+
+def test_current_transaction_names_the_open_transaction_only(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("create or replace table txn_id (a int)")
+    assert _transaction(cur) is None
+    cur.execute("begin")
+    first = _transaction(cur)
+    cur.execute("insert into txn_id values (1)")
+    assert first is not None and _transaction(cur) == first
+    cur.execute("commit")
+    assert _transaction(cur) is None
+    cur.execute("begin")
+    second = _transaction(cur)
+    assert second is not None and int(second) > int(first)
+    cur.execute("rollback")
+    assert _transaction(cur) is None
+
+
+def test_with_autocommit_off_dml_opens_the_transaction_current_transaction_names(connect: Any) -> None:
+    conn = connect(autocommit=False)
+    cur = conn.cursor()
+    cur.execute("create or replace table txn_implicit (a int)")
+    assert _transaction(cur) is None  # a query opens none
+    cur.execute("insert into txn_implicit values (1)")
+    assert _transaction(cur) is not None
+    conn.rollback()
+    assert _transaction(cur) is None
+
+
+@pytest.mark.parametrize("switch", ["alter session set autocommit = false", "alter session set autocommit = true"])
+def test_changing_autocommit_commits_the_open_transaction(connect: Any, switch: str) -> None:
+    conn = connect(autocommit=switch.endswith("false"))  # the switch changes it
+    cur = conn.cursor()
+    cur.execute("create or replace table txn_switch (a int)")
+    cur.execute("begin")
+    cur.execute("insert into txn_switch values (1)")
+    cur.execute(switch)
+    assert _transaction(cur) is None
+    cur.execute("rollback")
+    assert _count(cur, "txn_switch") == 1
+
+
 def test_the_login_announces_snowflakes_stage_binding_threshold(connect: Any) -> None:
     conn = connect()
     assert conn._session_parameters["CLIENT_STAGE_ARRAY_BINDING_THRESHOLD"] == THRESHOLD

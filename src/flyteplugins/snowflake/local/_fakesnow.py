@@ -30,6 +30,7 @@ import itertools
 import re
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, cast
@@ -249,7 +250,10 @@ def apply_session(conn: FakeSnowflakeConnection, time_zone: str, autocommit: boo
         conn._duck_conn.execute(f"SET TimeZone = '{time_zone}'")  # a name `_parameters` checked
         conn.time_zone = time_zone  # type: ignore[attr-defined]
     if autocommit is not None and conn._autocommit != autocommit:
-        conn.autocommit(autocommit)
+        # Snowflake commits the open transaction when AUTOCOMMIT changes, either way (fakesnow only when it
+        # was off, so a BEGIN's transaction would stay open across the switch)
+        commit_open_transaction(conn)
+        conn._autocommit = autocommit
 
 
 def interrupt(conn: FakeSnowflakeConnection) -> None:
@@ -667,7 +671,7 @@ def execute(
 ) -> StatementResult:
     """Run one statement on a fakesnow connection. Raises snowflake.connector errors (errno, sqlstate, msg)."""
     try:
-        with _python_slot(conn):
+        with _python_slot(conn), _transaction_clock(conn):
             if batch is None:
                 sql, params = inline_format_binds(sql, params)
             return _execute(conn, sql, params, batch, describe_only)
@@ -708,6 +712,37 @@ def _execute(
             CATALOG.changed()  # it may have created, altered or dropped what later queries read
 
 
+@contextlib.contextmanager
+def _transaction_clock(conn: FakeSnowflakeConnection) -> Iterator[None]:
+    """Give a transaction that a statement opens (BEGIN, or DML with AUTOCOMMIT off) its id: its start time, as
+    Snowflake's `CURRENT_TRANSACTION()` answers it (epoch milliseconds x 10^6, unique per transaction)."""
+    started = time.time()
+    was_open = conn._in_transaction
+    try:
+        yield
+    finally:
+        if not conn._in_transaction:
+            conn.transaction_id = None  # type: ignore[attr-defined]
+        elif not was_open or getattr(conn, "transaction_id", None) is None:
+            conn.transaction_id = _next_transaction_id(started)  # type: ignore[attr-defined]
+
+
+_last_transaction_ms = 0
+_transaction_ids = threading.Lock()
+
+
+def _next_transaction_id(started: float) -> str:
+    global _last_transaction_ms
+    with _transaction_ids:
+        _last_transaction_ms = max(int(started * 1000), _last_transaction_ms + 1)
+        return str(_last_transaction_ms * 1_000_000)
+
+
+def transaction_id(conn: FakeSnowflakeConnection) -> str | None:
+    """The id of the session's open transaction, None without one (`CURRENT_TRANSACTION()`)."""
+    return getattr(conn, "transaction_id", None) if conn._in_transaction else None
+
+
 def _use_with_kind(expr: exp.Use) -> str:
     """`USE db.schema` is USE SCHEMA and `USE db` USE DATABASE, as in Snowflake (fakesnow needs the kind)."""
     target = expr.this
@@ -729,6 +764,7 @@ def commit_open_transaction(conn: FakeSnowflakeConnection) -> None:
     DDL runs as a transaction of its own. (fakesnow does this only with AUTOCOMMIT off.)"""
     conn._duck_conn.commit()  # DuckDB: a no-op without an open transaction
     conn._in_transaction = False
+    conn.transaction_id = None  # type: ignore[attr-defined]
 
 
 def _is_bind_stage(expr: exp.Expr) -> bool:
@@ -1741,7 +1777,8 @@ def _constant_number(node: exp.Expr, function: str) -> float:
 # The session's context functions: CURRENT_USER(), CURRENT_ACCOUNT_NAME(), CURRENT_SCHEMA()...
 
 _CONTEXT_RE = re.compile(
-    r"CURRENT_(USER|ROLE|WAREHOUSE|ACCOUNT|ACCOUNT_NAME|REGION|ORGANIZATION_NAME|SCHEMA|DATABASE)\b", re.IGNORECASE
+    r"CURRENT_(USER|ROLE|WAREHOUSE|ACCOUNT|ACCOUNT_NAME|REGION|ORGANIZATION_NAME|SCHEMA|DATABASE|TRANSACTION)\b",
+    re.IGNORECASE,
 )
 _CONTEXT_NODES: dict[type[exp.Expr], str] = {
     exp.CurrentUser: "user",
@@ -1753,6 +1790,7 @@ _CONTEXT_NODES: dict[type[exp.Expr], str] = {
     exp.CurrentOrganizationName: "organization_name",
     exp.CurrentSchema: "schema",
     exp.CurrentDatabase: "database",
+    exp.CurrentTransaction: "transaction",
 }
 #: The region the emulator says it runs in (Snowflake's region ids: AWS_US_WEST_2, AZURE_WESTEUROPE...).
 REGION = "AWS_US_WEST_2"
@@ -1781,6 +1819,7 @@ class SessionContext:
             "organization_name": organization or None,
             "database": conn.database if conn.database_set else None,
             "schema": conn.schema if conn.schema_set else None,
+            "transaction": transaction_id(conn),
         }
 
 
