@@ -39,3 +39,47 @@ def test_inserts_updates_deletes_and_merges_report_their_rows(sf: Any, connect: 
         [merge_id],
     ).fetchone()
     assert row == (1, 1, 0, 2)
+
+
+def test_create_table_as_select_reports_the_rows_it_inserts(sf: Any, connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("create temp table ctas_rows (n int) as select n from values (1), (2), (3) as t(n)")
+    assert cur.rowcount == 1  # the answer is one message row, as Snowflake's
+    assert cur.stats == QueryResultStats(3, 0, 0, 0)
+    cur.execute("create temp table if not exists ctas_rows (n int) as select 1 as n")
+    assert cur.stats == QueryResultStats(None, None, None, None)  # it exists: nothing inserted
+    cur.execute("create temp view ctas_view as select n from ctas_rows")
+    assert cur.stats == QueryResultStats(None, None, None, None)
+
+
+def test_truncate_reports_the_rows_it_deletes(sf: Any, connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("create temp table truncated (n int)")
+    cur.execute("insert into truncated values (1), (2), (3)")
+    cur.execute("truncate table truncated")
+    assert cur.stats == QueryResultStats(0, 3, 0, 0)
+    assert cur.execute("select count(*) from truncated").fetchone() == (0,)
+
+
+def test_dml_changing_no_row_sends_no_statistics(sf: Any, connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("create temp table untouched (n int)")
+    cur.execute("insert into untouched values (1)")
+    cur.execute("update untouched set n = 2 where n = 999")
+    assert cur.stats == QueryResultStats(None, None, None, None)
+    assert cur.rowcount == 0
+    cur.execute("delete from untouched where n = 999")
+    assert cur.stats == QueryResultStats(None, None, None, None)
+
+
+def test_update_from_counts_each_target_row_once_and_the_extra_matches_as_duplicates(sf: Any, connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("create temp table targets (k int, v int)")
+    cur.execute("insert into targets values (0, 0), (0, 0), (1, 0), (2, 0)")  # k=0 twice, k=2 never matched
+    cur.execute("create temp table sources (k int)")
+    cur.execute("insert into sources values (0), (0), (0), (1), (1)")  # k=0 three times, k=1 twice
+    cur.execute("update targets t set v = 1 from sources s where t.k = s.k")
+    # 2 x 3 + 1 x 2 = 8 matches of 3 target rows: 3 rows updated, 5 duplicates
+    assert cur.stats == QueryResultStats(0, 0, 3, 5)
+    assert cur.rowcount == 3
+    assert cur.execute("select count(*) from targets where v = 1").fetchone() == (3,)

@@ -864,6 +864,7 @@ def _execute_parsed(
             schema=conn.schema,
         )
     _track_transaction(conn, expr)
+    counted = _counts_before(conn, expr) if batch is None else None
     scales = _scales_of(conn)
     existed = scales is not None and _created_if_missing(conn, expr)
     written = _scaled_write(conn, scales, expr) if scales is not None else None
@@ -886,7 +887,8 @@ def _execute_parsed(
     if key is not None and transformed is not None and _reusable(expr, transformed):
         has_placeholder = bool(transformed.find(exp.Placeholder))
         PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe, names))
-    return _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
+    result = _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
+    return _with_counts(result, counted if counted is not None else _counts_after(conn, expr))
 
 
 def _run_statement(
@@ -1213,15 +1215,102 @@ _DML_COUNTS = {
 }
 
 
-def dml_stats(columns: list[str], rowset: list[list[str | None]]) -> dict[str, int]:
-    """A DML answer's counts as Snowflake's `stats`: every figure present, 0 for what the statement did not do."""
+def dml_stats(columns: list[str], rowset: list[list[str | None]]) -> dict[str, int] | None:
+    """A DML answer's counts as Snowflake's `stats`: every figure present, 0 for what the statement did not do;
+    None (no `stats` sent) when it changed no row, as Snowflake."""
     stats = dict.fromkeys((*_DML_COUNTS.values(), "numDmlDuplicates"), 0)
     for row in rowset:
         for column, value in zip(columns, row, strict=False):
             figure = _DML_COUNTS.get(column.lower())
             if figure is not None and value is not None:
                 stats[figure] += int(value)
-    return stats
+    return stats if any(stats.values()) else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Row counts Snowflake reports and DuckDB does not: CTAS, TRUNCATE, UPDATE ... FROM
+
+
+def _counts_before(conn: FakeSnowflakeConnection, expr: exp.Expr) -> dict[str, int] | None:
+    """The `stats` figures of a statement that must be counted before it runs: the rows a TRUNCATE deletes, and
+    the rows an UPDATE ... FROM changes (each once: Snowflake counts a target row that its join matches several
+    times as one row updated plus duplicates; DuckDB counts every match). None for other statements; {} (no
+    figures) for a CREATE TABLE IF NOT EXISTS ... AS SELECT of a table that exists, which inserts nothing."""
+    created = _created_table(expr)
+    if created is not None and expr.args.get("exists") and _table_exists(conn, created):
+        return {}
+    if isinstance(expr, exp.TruncateTable) and len(expr.expressions) == 1:
+        table = expr.expressions[0]
+        return {"numRowsDeleted": _count(conn, exp.select(exp.Count(this=exp.Star())).from_(table.copy()))}
+    if isinstance(expr, exp.Update) and isinstance(expr.args.get("from_"), exp.From):
+        pairs, rows = _update_matches(conn, expr)
+        return {"numRowsUpdated": rows, "numDmlDuplicates": pairs - rows}
+    return None
+
+
+def _counts_after(conn: FakeSnowflakeConnection, expr: exp.Expr) -> dict[str, int] | None:
+    """The rows a CREATE TABLE ... AS SELECT inserted (Snowflake reports them; fakesnow answers with a message)."""
+    table = _created_table(expr)
+    if table is None:
+        return None
+    return {"numRowsInserted": _count(conn, exp.select(exp.Count(this=exp.Star())).from_(table.copy()))}
+
+
+def _created_table(expr: exp.Expr) -> exp.Table | None:
+    """The table a CREATE TABLE ... AS SELECT creates; None for any other statement."""
+    if not isinstance(expr, exp.Create) or str(expr.args.get("kind") or "").upper() != "TABLE":
+        return None
+    table = expr.this.this if isinstance(expr.this, exp.Schema) else expr.this
+    return table if isinstance(expr.expression, exp.Query) and isinstance(table, exp.Table) else None
+
+
+def _update_matches(conn: FakeSnowflakeConnection, update: exp.Update) -> tuple[int, int]:
+    """(pairs of target row and FROM row the UPDATE's join matches, distinct target rows among them)."""
+    target = update.this
+    alias = target.args.get("alias")
+    name = alias.this if isinstance(alias, exp.TableAlias) and alias.this is not None else target.this
+    rowid = exp.Column(this=exp.to_identifier("rowid"), table=name.copy())
+    select = exp.select(exp.Count(this=exp.Star()), exp.Count(this=exp.Distinct(expressions=[rowid])))
+    select = select.from_(target.copy())
+    select.append("joins", exp.Join(this=update.args["from_"].this.copy()))
+    where = update.args.get("where")
+    if where is not None:
+        select.set("where", where.copy())
+    pairs, rows = _first_row(conn, select)
+    return int(pairs), int(rows)
+
+
+def _count(conn: FakeSnowflakeConnection, select: exp.Select) -> int:
+    return int(_first_row(conn, select)[0])
+
+
+def _first_row(conn: FakeSnowflakeConnection, select: exp.Select) -> tuple[Any, ...]:
+    """The first row of a query of ours, run through fakesnow (which resolves names as for the statement)."""
+    cur = conn.cursor()
+    cur.execute(select.sql(dialect="snowflake"), server=True)
+    return tuple(cur.fetchone() or ())
+
+
+def _table_exists(conn: FakeSnowflakeConnection, table: exp.Expr) -> bool:
+    try:
+        _count(conn, exp.select(exp.Count(this=exp.Star())).from_(table.copy()).where(exp.false()))
+    except (SnowflakeError, duckdb.CatalogException):
+        return False
+    return True
+
+
+def _with_counts(result: StatementResult, counts: dict[str, int] | None) -> StatementResult:
+    """The result with `counts` in its `stats` (and an UPDATE's rows updated in its answer, which the driver's
+    `rowcount` sums); as it is without counts."""
+    if counts is None:
+        return result
+    stats = {**dict.fromkeys((*_DML_COUNTS.values(), "numDmlDuplicates"), 0), **(result.stats or {}), **counts}
+    rowset, produced = result.json_rowset, result.rows_produced
+    if rowset and "numRowsUpdated" in counts and result.rowtype[0]["name"].lower() == "number of rows updated":
+        rowset, produced = [[str(counts["numRowsUpdated"]), *rowset[0][1:]]], counts["numRowsUpdated"]
+    return dataclasses.replace(
+        result, stats=stats if any(stats.values()) else None, json_rowset=rowset, rows_produced=produced
+    )
 
 
 def _describe_expression(last_sql: str) -> exp.Expr:
