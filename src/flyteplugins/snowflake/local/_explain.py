@@ -104,7 +104,7 @@ def explain(conn: FakeSnowflakeConnection, fmt: str, statement: str, params: Any
 
 
 def _plan(conn: FakeSnowflakeConnection, statement: str, params: Any) -> list[Operation]:
-    cur = conn.cursor()
+    cur = fs.cursor(conn)
     expression = fs.parse_one(statement)
     cur.check_db_and_schema(expression)
     # Snowflake compiles without evaluating binds: plan with every bind NULL, so a value never fails the plan

@@ -49,7 +49,7 @@ from sqlglot import exp
 
 import snowflake.connector.errors as sf_errors
 
-from . import _parameters, _scales
+from . import _parameters, _scales, _semistructured
 
 SERVER_VERSION: str = fs_transforms.SERVER_VERSION
 SnowflakeError = sf_errors.Error
@@ -851,7 +851,7 @@ def _execute_parsed(
     describe_only: bool,
 ) -> StatementResult:
     type_id = statement_type.statement_type_id(expr)
-    cur = _cursor(conn)
+    cur = cursor(conn)
     if describe_only and (described := cur._describe_only(sql)) is not None:
         rowtype = _named(_rowtype(described), output_names(expr))
         return StatementResult(
@@ -964,13 +964,16 @@ _TIMESTAMP_TYPES = frozenset(
 
 
 class _Cursor(FakeSnowflakeCursor):
-    """fakesnow's cursor, with casts to a TIMESTAMP or TIME of 0-5 fractional digits cut to them."""
+    """fakesnow's cursor, with casts to a TIMESTAMP or TIME of 0-5 fractional digits cut to them and the
+    semi-structured functions and casts of `_semistructured` rewritten, before fakesnow's own transforms."""
 
     def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
-        return super()._transform(expression.transform(_cut_scaled_cast, copy=False), params)
+        expression = _semistructured.rewrite(expression.transform(_cut_scaled_cast, copy=False))
+        return super()._transform(expression, params)
 
 
-def _cursor(conn: FakeSnowflakeConnection) -> FakeSnowflakeCursor:
+def cursor(conn: FakeSnowflakeConnection) -> FakeSnowflakeCursor:
+    """A cursor that translates statements as the local Snowflake runs them (also for EXPLAIN's plans)."""
     return _Cursor(conn=conn, duck_conn=conn._duck_conn)
 
 

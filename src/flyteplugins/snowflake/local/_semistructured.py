@@ -1,0 +1,124 @@
+"""Snowflake's semi-structured (VARIANT) functions and casts that fakesnow leaves out or translates differently.
+
+Each function here rewrites a parsed Snowflake statement (sqlglot) before fakesnow's own transforms see it; the
+DuckDB functions they call (`TO_JSON`, `JSON_TYPE`, `UNHEX`) are written as calls fakesnow passes through. A VARIANT
+is DuckDB's JSON here, so a VARIANT's type is its JSON type: BOOLEAN, BIGINT/UBIGINT (an integer), DOUBLE (any
+other number), VARCHAR, ARRAY, OBJECT, NULL.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+_DType = exp.DataType.Type
+
+#: AS_<type>(variant): the value when the VARIANT holds that JSON type, else NULL (Snowflake's AS_* functions). A
+#: number written with a fraction or an exponent is DOUBLE in DuckDB's JSON, whether Snowflake keeps it as a
+#: fixed-point number or a float, so AS_DOUBLE answers any number and AS_NUMBER / AS_DECIMAL any number too.
+_AS_FUNCTIONS: dict[str, tuple[frozenset[str], str | None]] = {
+    "AS_BOOLEAN": (frozenset({"BOOLEAN"}), "BOOLEAN"),
+    "AS_DOUBLE": (frozenset({"BIGINT", "UBIGINT", "DOUBLE"}), "DOUBLE"),
+    "AS_REAL": (frozenset({"BIGINT", "UBIGINT", "DOUBLE"}), "DOUBLE"),
+    "AS_INTEGER": (frozenset({"BIGINT", "UBIGINT"}), "NUMBER(38, 0)"),
+    "AS_NUMBER": (frozenset({"BIGINT", "UBIGINT", "DOUBLE"}), "NUMBER"),
+    "AS_DECIMAL": (frozenset({"BIGINT", "UBIGINT", "DOUBLE"}), "NUMBER"),
+    "AS_NUMERIC": (frozenset({"BIGINT", "UBIGINT", "DOUBLE"}), "NUMBER"),
+    "AS_VARCHAR": (frozenset({"VARCHAR"}), None),
+    "AS_CHAR": (frozenset({"VARCHAR"}), None),
+    "AS_ARRAY": (frozenset({"ARRAY"}), "VARIANT"),
+    "AS_OBJECT": (frozenset({"OBJECT"}), "VARIANT"),
+}
+_NUMBER_TARGETS = frozenset({"AS_NUMBER", "AS_DECIMAL", "AS_NUMERIC"})
+_CHAR_TYPES = frozenset({_DType.CHAR, _DType.NCHAR})
+_BINARY_TYPES = frozenset({_DType.BINARY, _DType.VARBINARY})
+
+
+def rewrite(expression: exp.Expr) -> exp.Expr:
+    """The statement with the rewrites below applied (in place)."""
+    return expression.transform(_rewrite_node, copy=False)
+
+
+def _rewrite_node(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Anonymous) and str(node.name).upper() in _AS_FUNCTIONS:
+        return _as_function(node)
+    if isinstance(node, exp.ParseJSON):
+        return _parse_json_null(node)
+    if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
+        if node.to.this in _CHAR_TYPES:
+            return _char_cast(node)
+        if node.to.this in _BINARY_TYPES:
+            return _binary_cast(node)
+    return node
+
+
+def _as_function(node: exp.Anonymous) -> exp.Expr:
+    """AS_BOOLEAN(v), AS_DOUBLE(v), AS_INTEGER(v), AS_NUMBER(v [, p [, s]]), AS_VARCHAR(v)...: `v` as the type when
+    the VARIANT holds it, else NULL. An argument that is not a VARIANT is one first, as Snowflake casts it."""
+    name = str(node.name).upper()
+    json_types, target = _AS_FUNCTIONS[name]
+    args = list(node.expressions)
+    if not args:
+        return node  # DuckDB reports the missing argument
+    value = exp.Anonymous(this="TO_JSON", expressions=[args[0]])
+    matches = exp.In(
+        this=exp.Anonymous(this="JSON_TYPE", expressions=[value.copy()]),
+        expressions=[exp.Literal.string(t) for t in sorted(json_types)],
+    )
+    result: exp.Expr
+    if target is None:  # a string: its text, unquoted
+        result = exp.JSONExtractScalar(this=value, expression=exp.JSONPath(expressions=[exp.JSONPathRoot()]))
+    else:
+        to = exp.DataType.build(target, dialect="snowflake")
+        if name in _NUMBER_TARGETS and len(args) > 1:  # AS_NUMBER(v, precision [, scale])
+            to = exp.DataType(this=_DType.DECIMAL, expressions=[exp.DataTypeParam(this=a.copy()) for a in args[1:3]])
+        result = exp.Cast(this=value, to=to)
+    return exp.Case(ifs=[exp.If(this=matches, true=result)])
+
+
+def _parse_json_null(node: exp.ParseJSON) -> exp.Expr:
+    """PARSE_JSON('NULL'): Snowflake reads null in any case as the JSON null (a VARIANT null, not SQL NULL)."""
+    text = node.this
+    if isinstance(text, exp.Literal) and text.is_string and text.this.strip().lower() == "null":
+        node.set("this", exp.Literal.string("null"))
+    return node
+
+
+def _char_cast(node: exp.Cast) -> exp.Expr:
+    """CHAR and NCHAR are VARCHAR in Snowflake (of length 1 when none is given): `v::CHAR` of a VARIANT string is
+    its text, unquoted, as `v::VARCHAR` is."""
+    params = [p.copy() for p in node.to.expressions] or [exp.DataTypeParam(this=exp.Literal.number(1))]
+    node.set("to", exp.DataType(this=_DType.VARCHAR, expressions=params, nested=False))
+    return node
+
+
+def _binary_cast(node: exp.Cast) -> exp.Expr:
+    """Text or a VARIANT string cast to BINARY is read as hex (BINARY_INPUT_FORMAT HEX, Snowflake's default):
+    'ab'::BINARY is the byte 0xAB. Applies to a string literal and to expressions that are VARIANTs by their form
+    (a FLATTEN's VALUE, a path `v:a`, PARSE_JSON(...)); a VARCHAR column's type is not known here (see
+    docs/local-snowflake.md)."""
+    operand = node.this
+    text: exp.Expr
+    if isinstance(operand, exp.Literal) and operand.is_string:
+        text = operand.copy()
+    elif _is_variant(operand):
+        text = exp.JSONExtractScalar(this=operand.copy(), expression=exp.JSONPath(expressions=[exp.JSONPathRoot()]))
+    else:
+        return node
+    return exp.Anonymous(this="UNHEX", expressions=[text])
+
+
+def _is_variant(node: exp.Expr) -> bool:
+    if isinstance(node, (exp.JSONExtract, exp.ParseJSON)):
+        return True
+    if isinstance(node, exp.Column) and str(node.name).upper() == "VALUE":
+        select = node.find_ancestor(exp.Select)
+        return select is not None and _flattens(select)
+    return False
+
+
+def _flattens(select: exp.Select) -> bool:
+    """Whether the SELECT reads a FLATTEN (whose VALUE column is a VARIANT)."""
+    return any(
+        (isinstance(fn, exp.Anonymous) and str(fn.name).upper() == "FLATTEN") or isinstance(fn, exp.Explode)
+        for fn in select.find_all(exp.Anonymous, exp.Explode)
+    )

@@ -1,0 +1,57 @@
+"""12: VARIANT functions and casts answer as Snowflake's: AS_* functions, casts of a VARIANT to CHAR and BINARY, the
+JSON null of PARSE_JSON."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _flatten(json_text: str) -> str:
+    return f"TABLE(FLATTEN(INPUT => PARSE_JSON('{json_text}')))"
+
+
+def test_as_functions_answer_the_value_of_their_type_else_null(connect: Any) -> None:
+    cur = connect().cursor()
+    row = cur.execute(
+        "SELECT AS_BOOLEAN(PARSE_JSON('true')), AS_BOOLEAN(PARSE_JSON('1')), AS_DOUBLE(PARSE_JSON('2.5')),"
+        " AS_DOUBLE(PARSE_JSON('\"x\"')), AS_INTEGER(PARSE_JSON('7')), AS_INTEGER(PARSE_JSON('7.5')),"
+        " AS_VARCHAR(PARSE_JSON('\"s\"')), AS_VARCHAR(PARSE_JSON('1')), AS_NUMBER(PARSE_JSON('12.5'), 10, 1),"
+        " AS_ARRAY(PARSE_JSON('[1]')), AS_OBJECT(PARSE_JSON('[1]')), AS_CHAR(NULL)"
+    ).fetchone()
+    assert row == (True, None, 2.5, None, 7, None, "s", None, Decimal("12.5"), "[1]", None, None)
+
+
+def test_as_double_of_a_number_is_a_float_per_row(connect: Any) -> None:
+    cur = connect().cursor()
+    sql = "SELECT SEQ4() AS I, AS_DOUBLE(I * 3) / 2 AS D FROM TABLE(GENERATOR(ROWCOUNT => 4)) ORDER BY I"
+    assert cur.execute(sql).fetchall() == [(0, 0.0), (1, 1.5), (2, 3.0), (3, 4.5)]
+
+
+@pytest.mark.parametrize("sf_type", ["CHAR", "VARCHAR", "STRING", "TEXT", "CHARACTER(3)"])
+def test_a_variant_string_cast_to_text_is_unquoted(connect: Any, sf_type: str) -> None:
+    cur = connect().cursor()
+    sql = f"SELECT VALUE::{sf_type} AS C FROM " + _flatten('[null, "a", "b"]')
+    assert cur.execute(sql).fetchall() == [(None,), ("a",), ("b",)]
+
+
+def test_text_and_variant_strings_cast_to_binary_are_read_as_hex(connect: Any) -> None:
+    cur = connect().cursor()
+    sql = "SELECT VALUE::BINARY AS B FROM " + _flatten('[null, "ab", "fa4200"]')
+    assert cur.execute(sql).fetchall() == [(None,), (b"\xab",), (b"\xfa\x42\x00",)]
+    assert cur.execute("SELECT 'ab'::BINARY, PARSE_JSON('{\"k\": \"0f\"}'):k::BINARY").fetchone() == (b"\xab", b"\x0f")
+
+
+def test_parse_json_of_null_in_any_case_is_the_json_null(connect: Any) -> None:
+    cur = connect().cursor()
+    row = cur.execute(
+        "SELECT PARSE_JSON('NULL') IS NULL, PARSE_JSON(NULL) IS NULL,"
+        " OBJECT_CONSTRUCT('one', PARSE_JSON('NULL'), 'two', NULL, 'three', 'null')"
+    ).fetchone()
+    assert row is not None
+    assert row[:2] == (False, True)
+    assert row[2].replace(" ", "").replace("\n", "") == '{"one":null,"three":"null"}'
