@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from .._credits import credits_per_hour as _credits_per_hour
 from . import _fakesnow as fs
+from . import _multi_insert as multi_insert
 from ._access import AccessError, Directory
 from ._knobs import Knobs
 from ._objects import Objects
@@ -714,6 +715,8 @@ class Engine:
             sql, answered = self._objects.answer(record.session, conn, sql, params)
             if answered is not None:
                 return answered
+            if multi_insert.matches(sql) and not record.describe_only:
+                return multi_insert.run(conn, sql, params)
             result = fs.execute(conn, sql, params, record.batch, record.describe_only)
             return self._objects.filter_listing(record.session, sql, result)
         except AccessError as exc:

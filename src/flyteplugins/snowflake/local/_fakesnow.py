@@ -712,6 +712,36 @@ def _execute(
             CATALOG.changed()  # it may have created, altered or dropped what later queries read
 
 
+def execute_as_one(conn: FakeSnowflakeConnection, statements: list[str]) -> list[int]:
+    """Run DML statements as one statement (all or none, see `_one_statement`); their rows affected, in order."""
+    counts: list[int] = []
+    try:
+        with _python_slot(conn), _transaction_clock(conn), _one_statement(conn):
+            cur = conn.cursor()
+            for sql in statements:
+                cur.execute(sql, server=True)
+                counts.append(cur.rowcount or 0)
+    except SnowflakeError as exc:
+        raise snowflake_error(exc, statements[len(counts)]) from None
+    except duckdb.Error as exc:
+        raise snowflake_error(_translate_duckdb_error(exc), statements[len(counts)]) from None
+    finally:
+        CATALOG.changed()
+    return counts
+
+
+def dml_result(conn: FakeSnowflakeConnection, columns: dict[str, int], deleted: int = 0) -> StatementResult:
+    """The answer to a DML statement we ran ourselves: one row of counts, Snowflake's `stats` from them."""
+    rowtype = _rowtype([(name, "BIGINT", "NO", None, None, None) for name in columns])
+    rowset: list[list[str | None]] = [[str(count) for count in columns.values()]]
+    inserted = sum(columns.values())
+    stats = dml_stats(["number of rows inserted", "number of rows deleted"], [[str(inserted), str(deleted)]])
+    db, sc = conn.database, conn.schema
+    return StatementResult(
+        rowtype, statement_type.MULTI_INSERT, 1, inserted, json_rowset=rowset, database=db, schema=sc, stats=stats
+    )
+
+
 @contextlib.contextmanager
 def _transaction_clock(conn: FakeSnowflakeConnection) -> Iterator[None]:
     """Give a transaction that a statement opens (BEGIN, or DML with AUTOCOMMIT off) its id: its start time, as
@@ -1224,7 +1254,8 @@ def dml_stats(columns: list[str], rowset: list[list[str | None]]) -> dict[str, i
     stats = dict.fromkeys((*_DML_COUNTS.values(), "numDmlDuplicates"), 0)
     for row in rowset:
         for column, value in zip(columns, row, strict=False):
-            figure = _DML_COUNTS.get(column.lower())
+            # a multi-table insert counts each target: "number of rows inserted into T1", "... into T2"
+            figure = _DML_COUNTS.get(re.sub(r" into .*", "", column.lower()))
             if figure is not None and value is not None:
                 stats[figure] += int(value)
     return stats if any(stats.values()) else None
