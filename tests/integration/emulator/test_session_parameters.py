@@ -156,3 +156,16 @@ def test_alter_session_followed_by_more_statements_is_a_multi_statement_request(
     assert _parameter(cur, "MULTI_STATEMENT_COUNT")[0] == "1"
     cur.execute("alter session set timezone = 'UTC'; select 1", num_statements=2)
     assert _parameter(cur, "TIMEZONE")[0] == "UTC"
+
+
+def test_number_and_boolean_parameters_reach_the_driver_typed(connect: Any) -> None:
+    conn = connect(session_parameters={"CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY": "900"})
+    assert conn._session_parameters["CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY"] == 900
+    cur = conn.cursor()
+    cur.execute(f"alter session set client_prefetch_threads = {conn.client_prefetch_threads + 1}")
+    assert conn.client_prefetch_threads == 5
+    assert cur._result_set.prefetch_thread_num == 5
+    cur.execute("alter session set client_result_column_case_insensitive = true")
+    assert conn._session_parameters["CLIENT_RESULT_COLUMN_CASE_INSENSITIVE"] is True
+    cur.execute("alter session set date_output_format = 'yyyy-mm-dd'")
+    assert conn._session_parameters["DATE_OUTPUT_FORMAT"] == "yyyy-mm-dd"  # a STRING as spelled

@@ -185,8 +185,9 @@ def _not_emulated(name: str) -> ParameterError:
 class SessionParameters:
     """The values a session set (by login or ALTER SESSION); everything else reads as its default.
 
-    Values set by ALTER SESSION are kept as the statement spelled them (`false`, `4`) and sent back so: the
-    driver keeps what it is sent."""
+    Answers carry a value in its JSON type, as Snowflake's do: a NUMBER or BOOLEAN parameter as a number or
+    boolean (the driver compares `4` with its ints), a STRING one as the statement or login spelled it (the
+    driver keeps what it is sent)."""
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}  # name -> typed value
@@ -224,7 +225,7 @@ class SessionParameters:
         except ValueError:
             raise _bad_value(name, value) from None
         self._values[name] = typed
-        self._wire[name] = typed if spelled is None else spelled
+        self._wire[name] = spelled if spelled is not None and parameter.kind == "STRING" else typed
         return typed
 
     def set_at_login(self, values: dict[str, Any]) -> None:
