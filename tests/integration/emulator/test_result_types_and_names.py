@@ -73,3 +73,24 @@ def test_a_query_with_a_seeded_random_has_its_columns(connect: Any) -> None:
     assert [c.name for c in cur.description] == ["N", "R"]
     rows = cur.fetchall()
     assert [n for n, _ in rows] == [0, 1, 2] and all(1 <= r <= 9 for _, r in rows)
+
+
+def test_columns_say_whether_they_can_be_null_as_snowflake_says(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("CREATE OR REPLACE TEMPORARY TABLE NULLS (K INT NOT NULL, V VARCHAR)")
+    cur.execute("INSERT INTO NULLS VALUES (1, 'a')")
+    described = {c.name: (c.is_nullable, c.precision) for c in cur.execute("SELECT K, V FROM NULLS").description}
+    cur.execute("SELECT SEQ4() AS S, RANDSTR(3, RANDOM()) AS R, 'x' AS L, NULL AS N FROM NULLS")
+    described.update({c.name: (c.is_nullable, c.precision) for c in cur.description})
+    described.update(
+        {c.name: (c.is_nullable, c.precision) for c in cur.execute("SELECT COUNT(*) AS C FROM NULLS").description}
+    )
+    assert described["K"][0] is False and described["V"][0] is True, "a NOT NULL table column stays NOT NULL"
+    assert described["S"] == (False, 10), "SEQ4 is NUMBER(10,0) NOT NULL"
+    assert described["R"][0] is False and described["L"][0] is False
+    assert described["C"] == (False, 18), "COUNT is NUMBER(18,0) NOT NULL"
+    assert described["N"][0] is True
+    union = cur.execute("SELECT 1 AS A UNION ALL SELECT NULL").description
+    assert union[0].is_nullable is True, "a set operation's column is nullable when a branch is"
+    empty = cur.execute("SELECT SEQ4() AS C1 FROM TABLE(GENERATOR(ROWCOUNT => 1)) WHERE 1 = 0")
+    assert (empty.description[0].is_nullable, empty.description[0].precision) == (False, 10), "also without rows"

@@ -379,11 +379,13 @@ def _write_ipc(sink: Any, table: pa.Table) -> None:
 def _rowtype(describe_rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     rows = [(name, _WIDER_TYPES.get(str(typ), str(typ)), *rest) for name, typ, *rest in describe_rows]
     try:
-        return [dict(c) for c in describe_as_rowtype(rows)]
+        infos = describe_as_rowtype(rows)
     except NotImplementedError as exc:
         raise ProgrammingError(
             msg=f"SQL compilation error: unsupported result type {exc}", errno=2040, sqlstate="0A000"
         ) from None
+    # DuckDB knows a table column declared NOT NULL (its DESCRIBE says "NO"); fakesnow calls every column nullable
+    return [{**info, "nullable": str(row[2]).upper() != "NO"} for info, row in zip(infos, describe_rows, strict=True)]
 
 
 def rowtype_for_arrow(schema: pa.Schema) -> list[dict[str, Any]]:
@@ -883,7 +885,7 @@ def _execute_parsed(
     type_id = statement_type.statement_type_id(expr)
     cur = cursor(conn)
     if describe_only and (described := cur._describe_only(sql)) is not None:
-        rowtype = _named(_rowtype(described), output_names(expr))
+        rowtype = _named(_rowtype(described), output_columns(expr))
         return StatementResult(
             rowtype=rowtype,
             statement_type_id=type_id,
@@ -912,7 +914,7 @@ def _execute_parsed(
         raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
     last_sql = str(cur._last_sql)
     describe = _describe_expression(last_sql)
-    names = output_names(expr)
+    names = output_columns(expr)
     rowtype = _named(_rowtype(_describe(cur, describe)), names)
     if key is not None and transformed is not None and _reusable(expr, transformed):
         has_placeholder = bool(transformed.find(exp.Placeholder))
@@ -1216,28 +1218,91 @@ def _result(
     return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, arrow=arrow, database=db, schema=sc)
 
 
-def output_names(expr: exp.Expr) -> tuple[str | None, ...] | None:
-    """The names Snowflake gives a query's unaliased expressions: their text, upper case (`COUNT(*)`, `'B'`,
-    `A + 1`), one per output column (None where DuckDB's name is already Snowflake's: a column or an alias).
-    None when the columns cannot be matched to the projections (a `*`), or for anything but a query."""
+@dataclasses.dataclass(frozen=True)
+class OutputColumn:
+    """What Snowflake says of one output column that DuckDB's DESCRIBE says otherwise: its name (an unaliased
+    expression's text), and that it is never NULL with its precision (for the expressions Snowflake types so)."""
+
+    name: str | None = None
+    not_null: bool = False
+    precision: int | None = None
+
+
+#: SEQn: never NULL, NUMBER(p, 0) of their width. COUNT and COUNT_IF: NUMBER(18, 0), never NULL.
+_NUMBER_FUNCTIONS: dict[type[exp.Expr], int] = {
+    exp.Seq1: 3,
+    exp.Seq2: 5,
+    exp.Seq4: 10,
+    exp.Seq8: 19,
+    exp.Count: 18,
+    exp.CountIf: 18,
+}
+#: Never NULL when their arguments are not (a literal, or one of these).
+_NOT_NULL_FUNCTIONS: tuple[type[exp.Expr], ...] = (
+    exp.Rand,
+    exp.Randstr,
+    exp.Uniform,
+    exp.Uuid,
+    exp.Neg,
+    exp.Paren,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+)
+
+
+def _never_null(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Literal) or type(node) in _NUMBER_FUNCTIONS:
+        return True
+    if isinstance(node, _NOT_NULL_FUNCTIONS):
+        return all(_never_null(arg) for arg in node.iter_expressions())
+    return False
+
+
+def output_columns(expr: exp.Expr) -> tuple[OutputColumn, ...] | None:
+    """What Snowflake says of a query's output columns where DuckDB differs, one per output column: the names
+    Snowflake gives unaliased expressions (their text, upper case: `COUNT(*)`, `'B'`, `A + 1`; None where DuckDB's
+    name is already Snowflake's: a column or an alias), and NOT NULL and precision for literals, SEQn, COUNT and
+    the random functions. None when the columns cannot be matched to the projections (a `*`), or for anything but a
+    query."""
     select = expr
     while isinstance(select, exp.SetOperation):
         select = select.this
     if not isinstance(select, exp.Select):
         return None
-    names: list[str | None] = []
+    # a set operation's rows come from all its branches: only names are taken from the first
+    facts = select is expr
+    columns: list[OutputColumn] = []
     for item in select.expressions:
         if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
             return None
         plain = isinstance(item, (exp.Alias, exp.Column)) and not isinstance(item.this, exp.Star)
-        names.append(None if plain else item.sql(dialect="snowflake").upper())
-    return tuple(names) if any(name is not None for name in names) else None
+        value = item.this if isinstance(item, exp.Alias) else item
+        columns.append(
+            OutputColumn(
+                name=None if plain else item.sql(dialect="snowflake").upper(),
+                not_null=facts and _never_null(value),
+                precision=_NUMBER_FUNCTIONS.get(type(value)) if facts else None,
+            )
+        )
+    return tuple(columns) if any(c != OutputColumn() for c in columns) else None
 
 
-def _named(rowtype: list[dict[str, Any]], names: tuple[str | None, ...] | None) -> list[dict[str, Any]]:
-    if names is None or len(names) != len(rowtype):
+def _named(rowtype: list[dict[str, Any]], columns: tuple[OutputColumn, ...] | None) -> list[dict[str, Any]]:
+    if columns is None or len(columns) != len(rowtype):
         return rowtype
-    return [column if name is None else {**column, "name": name} for column, name in zip(rowtype, names, strict=True)]
+    return [_as_snowflake(info, column) for info, column in zip(rowtype, columns, strict=True)]
+
+
+def _as_snowflake(info: dict[str, Any], column: OutputColumn) -> dict[str, Any]:
+    info = dict(info)
+    if column.name is not None:
+        info["name"] = column.name
+    if column.not_null:
+        info["nullable"] = False
+    if column.precision is not None and info.get("type") == "fixed" and info.get("scale") == 0:
+        info["precision"] = column.precision
+    return info
 
 
 #: The DML answer's columns (as fakesnow names them, Snowflake's names) -> the `stats` figure each counts.
@@ -1378,7 +1443,7 @@ class _Plan:
     has_placeholder: bool
     last_sql: str  # the DuckDB SQL fakesnow ran
     describe: exp.Expr  # its parse of DESCRIBE <last_sql>
-    names: tuple[str | None, ...] | None  # `output_names` of the statement
+    names: tuple[OutputColumn, ...] | None  # `output_columns` of the statement
     #: The result's columns for an asynchronous query, by the binds' types and the catalog's generation (see
     #: `_plan_rowtype`).
     rowtypes: dict[tuple[int, tuple[Any, ...]], list[dict[str, Any]]] = dataclasses.field(
