@@ -225,6 +225,7 @@ def build_app(state: State) -> ASGIApp:
 
             def close_conn() -> None:
                 with session.lock:
+                    state.engine.end_session(session)
                     fs.close(session.conn)
 
             await asyncio.to_thread(close_conn)
@@ -250,6 +251,7 @@ def build_app(state: State) -> ASGIApp:
             request_id=request.query_params.get("requestId", ""),
             asynchronous=bool(body.get("asyncExec")),
             bindings=body.get("bindings"),
+            bind_stage=body.get("bindStage"),
             statement_params=body.get("parameters"),
             describe_only=bool(body.get("describeOnly")),
         )
@@ -440,6 +442,8 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
             data.update(_chunks(record, result, rest, base_url, "json" if as_json else "data"))
     if result.stats is not None:
         data["stats"] = result.stats
+    if result.transfer is not None:
+        data.update(result.transfer)
     if result.result_ids:
         data["resultIds"] = ",".join(result.result_ids)
         data["resultTypes"] = ",".join("4096" for _ in result.result_ids)

@@ -16,6 +16,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import re
 import secrets
 import sys
 import threading
@@ -31,6 +32,7 @@ from .._credits import credits_per_hour as _credits_per_hour
 from . import _fakesnow as fs
 from . import _multi_insert as multi_insert
 from ._access import AccessError, Directory
+from ._bind_stages import BindStages, StageError, parse_ref
 from ._knobs import Knobs
 from ._objects import Objects
 from ._parameters import ParameterError, ParameterStatement
@@ -55,8 +57,8 @@ _WAIT_COLUMNS = {
     "QUEUED_REPARING_WAREHOUSE": "QUEUED_REPAIR_TIME",
     "BLOCKED": "TRANSACTION_BLOCKED_TIME",
 }
-STAGE_THRESHOLD = "CLIENT_STAGE_ARRAY_BINDING_THRESHOLD"
 DEFAULT_HISTORY_LIMIT = 100
+_SHOW_STAGES = re.compile(r"\s*show\s+stages\b", re.IGNORECASE)
 MAX_HISTORY_LIMIT = 10_000
 
 
@@ -91,6 +93,8 @@ class QueryRecord:
     asynchronous: bool
     params: tuple[Any, ...] | dict[str, Any] | None = None
     batch: list[tuple[Any, ...]] | None = None
+    #: the request's `bindStage` (`@SYSTEMBIND/<path>`): its rows are read from there instead of `batch`
+    bind_stage: str | None = None
     describe_only: bool = False
     statement_count: int = 1
     #: STATEMENT_TIMEOUT_IN_SECONDS of the statement (or its session); `timed_out` once it struck
@@ -348,6 +352,7 @@ class Engine:
     ) -> None:
         self._db = database
         self._objects = objects or Objects(Directory())
+        self._stages = BindStages()
         self._knobs = knobs
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="local-snowflake-query")
         # Statements about other queries (cancel, result scan, history) are metadata operations: they never wait
@@ -370,6 +375,7 @@ class Engine:
         request_id: str = "",
         asynchronous: bool = False,
         bindings: dict[str, dict[str, Any]] | None = None,
+        bind_stage: str | None = None,
         statement_params: dict[str, Any] | None = None,
         describe_only: bool = False,
     ) -> QueryRecord:
@@ -391,6 +397,7 @@ class Engine:
             tag=str(statement_params.get("QUERY_TAG") or setting("QUERY_TAG") or ""),
         )
         record.params, record.batch, record.describe_only = params, batch, describe_only
+        record.bind_stage = bind_stage
         record.statement_count = int(count) if str(count).lstrip("-").isdigit() else 1
         record.timeout_s = int(timeout) if str(timeout).isdigit() else TIMEOUT_DEFAULT_S
         session.previous_query_id, session.last_query_id = session.last_query_id, record.query_id
@@ -537,6 +544,13 @@ class Engine:
                 self.cancel(record.query_id)
         self._metadata_pool.shutdown(wait=True, cancel_futures=True)  # first: it hands statements to the other
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stages.close()
+
+    def end_session(self, session: Session) -> None:
+        """What ends with a session: its bind stages (their files, and the stages' listing when no other session
+        has one of the same name). Call with the session's lock held, before its connection closes."""
+        for database, schema, name in self._stages.end_session(session.session_id):
+            fs.forget_stage(session.conn, database, schema, name)
 
     # -- the worker ----------------------------------------------------------------------------------------------
 
@@ -647,7 +661,8 @@ class Engine:
             return self._statements(record, session.conn)
 
     def _statements(self, record: QueryRecord, conn: Any) -> fs.StatementResult:
-        _refuse_stage_binding(record.batch, conn, int(record.session.parameters.get(STAGE_THRESHOLD)))
+        if record.bind_stage is not None:
+            record.batch = self._staged_rows(record)
         parts = fs.split_statements(record.sql, _tuple(record.params)) if ";" in record.sql else []
         if len(parts) <= 1 and record.statement_count in (0, 1):
             result = self._one(record, conn, record.sql, record.params)
@@ -684,6 +699,66 @@ class Engine:
         parent = _message_result("multiple statement execution", "Multiple statements executed successfully.")
         return dataclasses.replace(parent, result_ids=tuple(child_ids))
 
+    def _staged_rows(self, record: QueryRecord) -> list[tuple[Any, ...]]:
+        """The rows of an INSERT whose binds the driver uploaded to its bind stage (`bindStage`)."""
+        session = record.session
+        try:
+            ref = parse_ref(record.bind_stage or "", session.database, session.schema)
+            if ref is None:
+                raise StageError(
+                    2,
+                    "0A000",
+                    f"The local Snowflake reads bound rows only from the driver's bind stages (SYSTEMBIND, "
+                    f"SNOWPARK_TEMP_STAGE_BIND), not from {record.bind_stage}.",
+                )
+            return list(self._stages.rows(session.session_id, ref, self._knobs().max_request_bytes))
+        except StageError as exc:
+            raise QueryError(exc.errno, exc.sqlstate, exc.message) from None
+
+    def _stage_command(self, record: QueryRecord, conn: Any, sql: str, params: Any) -> fs.StatementResult | None:
+        """A PUT into one of the session's bind stages, answered here; None for any other statement (a CREATE
+        TEMPORARY STAGE of a bind stage runs on, and `_stage_created` registers it)."""
+        command = fs.stage_command(sql, params)
+        if command is None or command.kind != "put":
+            return None
+        session = record.session
+        database, schema = fs.session_names(conn)
+        try:
+            ref = parse_ref(command.location, database, schema)
+            if ref is None:
+                return None  # not a bind stage: PUT is refused as not emulated
+            answer = self._stages.put(session.session_id, ref, command.source, self._knobs().max_request_bytes)
+        except StageError as exc:
+            raise QueryError(exc.errno, exc.sqlstate, exc.message) from None
+        return fs.transfer_result(answer)
+
+    def _stage_created(self, record: QueryRecord, conn: Any, sql: str) -> None:
+        command = fs.stage_command(sql, None)
+        if command is None or command.kind != "create":
+            return
+        database, schema = fs.session_names(conn)
+        ref = parse_ref(command.location, database, schema)
+        if ref is not None:
+            self._stages.create(record.session.session_id, ref)
+
+    def _stage_listing(self, session: Session, sql: str, result: fs.StatementResult) -> fs.StatementResult:
+        """`SHOW STAGES` without other sessions' temporary bind stages (a temporary stage is its session's)."""
+        table = result.arrow
+        if not _SHOW_STAGES.match(sql) or table is None or table.num_rows == 0:
+            return result
+        names = {name.lower(): name for name in table.column_names}
+        if not {"name", "database_name", "schema_name", "type"} <= names.keys():
+            return result
+        columns = [table.column(names[c]).to_pylist() for c in ("database_name", "schema_name", "name", "type")]
+        keep = [
+            kind != "INTERNAL TEMPORARY" or not self._stages.hidden(session.session_id, (db, schema, name))
+            for db, schema, name, kind in zip(*columns, strict=True)
+        ]
+        if all(keep):
+            return result
+        kept = table.filter(pa.array(keep))
+        return dataclasses.replace(result, arrow=kept, total=kept.num_rows, rows_produced=kept.num_rows)
+
     def _child(self, record: QueryRecord, conn: Any, sql: str, params: Any) -> fs.StatementResult:
         """One statement of a multi-statement request: about session parameters, or run as any other."""
         classified = fs.classify(sql)
@@ -713,12 +788,15 @@ class Engine:
                 _hold(timed.seconds, record, parent)
                 sql = timed.sql
             sql, answered = self._objects.answer(record.session, conn, sql, params)
+            if answered is None:
+                answered = self._stage_command(record, conn, sql, params)
             if answered is not None:
                 return answered
             if multi_insert.matches(sql) and not record.describe_only:
                 return multi_insert.run(conn, sql, params)
             result = fs.execute(conn, sql, params, record.batch, record.describe_only)
-            return self._objects.filter_listing(record.session, sql, result)
+            self._stage_created(record, conn, sql)
+            return self._objects.filter_listing(record.session, sql, self._stage_listing(record.session, sql, result))
         except AccessError as exc:
             raise QueryError(exc.errno, exc.sqlstate, exc.message) from None
         except fs.SnowflakeError as exc:
@@ -863,28 +941,6 @@ def _hold(seconds: float, record: QueryRecord, parent: QueryRecord | None) -> No
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _refuse_stage_binding(batch: list[tuple[Any, ...]] | None, conn: Any, threshold: int) -> None:
-    """Refuse an array binding of at least the session's CLIENT_STAGE_ARRAY_BINDING_THRESHOLD values (Snowflake's
-    65,280 unless the session sets it; 0: never). From there on Snowflake's driver uploads the binds through a
-    temporary stage (CREATE TEMPORARY STAGE, then PUT), which the local Snowflake does not serve: it refuses the
-    driver's CREATE of its bind stage, so the driver falls back to sending them inline, here. The open transaction
-    is committed first, as that CREATE TEMPORARY STAGE commits it in Snowflake."""
-    if not batch or threshold <= 0:
-        return
-    values = len(batch) * len(batch[0])
-    if values < threshold:
-        return
-    fs.commit_open_transaction(conn)
-    raise QueryError(
-        *fs.STAGE_BINDING_NOT_EMULATED,
-        f"Stage binding is not emulated by the local Snowflake: this request binds {values:,} values "
-        f"({len(batch):,} rows x {len(batch[0])} columns), at or above CLIENT_STAGE_ARRAY_BINDING_THRESHOLD "
-        f"({threshold:,}), from where Snowflake's driver uploads the binds through a temporary "
-        "stage (its CREATE TEMPORARY STAGE has committed any open transaction, as in Snowflake). Bind fewer rows "
-        "per executemany call.",
-    )
 
 
 def _canceled() -> tuple[int, str, str]:

@@ -50,6 +50,7 @@ from sqlglot import exp
 import snowflake.connector.errors as sf_errors
 
 from . import _parameters, _scales, _semistructured
+from . import _text_input as text_input
 
 SERVER_VERSION: str = fs_transforms.SERVER_VERSION
 SnowflakeError = sf_errors.Error
@@ -76,9 +77,8 @@ _WIDER_TYPES = {
 sqlglot.Dialect.get_or_raise("snowflake")
 sqlglot.Dialect.get_or_raise("duckdb")
 
-#: errno and sqlstate of the refusal of stage binding (feature not supported).
-STAGE_BINDING_NOT_EMULATED = (2, "0A000")
-_BIND_STAGES = frozenset({"SYSTEMBIND", "SNOWPARK_TEMP_STAGE_BIND"})
+# statements that may be the driver's stage binding: CREATE TEMPORARY STAGE, PUT
+_STAGE_COMMAND = re.compile(r"\s*(?:put|create)\s", re.IGNORECASE)
 HISTORY_FUNCTIONS = frozenset(
     {"QUERY_HISTORY", "QUERY_HISTORY_BY_SESSION", "QUERY_HISTORY_BY_USER", "QUERY_HISTORY_BY_WAREHOUSE"}
 )
@@ -340,6 +340,8 @@ class StatementResult:
     #: The response's `stats` (the driver's `cursor.stats`): a DML statement's rows inserted, updated, deleted and
     #: duplicates; None for other statements (none sent: the driver's figures are then all None).
     stats: dict[str, int] | None = None
+    #: A PUT's answer for the driver's file transfer (stage location, files...), sent in the response's data.
+    transfer: dict[str, Any] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -700,13 +702,6 @@ def _execute(
     query = isinstance(expr, (exp.Select, exp.SetOperation))
     if _is_ddl(expr):
         commit_open_transaction(conn)
-    if _is_bind_stage(expr):
-        raise ProgrammingError(
-            msg="Stage binding is not emulated by the local Snowflake: the driver's bind stage is not created "
-            "(the driver then sends the binds inline, and the local Snowflake refuses an array binding of that size)",
-            errno=STAGE_BINDING_NOT_EMULATED[0],
-            sqlstate=STAGE_BINDING_NOT_EMULATED[1],
-        )
     try:
         return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
     finally:
@@ -799,13 +794,53 @@ def commit_open_transaction(conn: FakeSnowflakeConnection) -> None:
     conn.transaction_id = None  # type: ignore[attr-defined]
 
 
-def _is_bind_stage(expr: exp.Expr) -> bool:
-    """The driver's CREATE TEMPORARY STAGE for uploading array binds (named SYSTEMBIND, or SNOWPARK_TEMP_STAGE_BIND
-    with Snowpark's scoped temporary objects)."""
+@dataclasses.dataclass(frozen=True)
+class StageCommand:
+    """A statement of the driver's stage binding: `create`, a CREATE [OR REPLACE] TEMPORARY STAGE (`location` is
+    `@[db.][schema.]name`), or `put`, a PUT of `source` (a client file name) to `location` (`@stage/path`)."""
+
+    kind: str
+    location: str
+    source: str = ""
+
+
+def stage_command(sql: str, params: Any) -> StageCommand | None:
+    """The statement as a `StageCommand`, or None for any other statement (or one sqlglot cannot read)."""
+    if not _STAGE_COMMAND.match(sql):
+        return None
+    try:
+        expr = sqlglot.parse_one(sql, read="snowflake")
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+        return None
+    if isinstance(expr, exp.Put) and isinstance(expr.this, exp.Literal):
+        target = expr.args.get("target")
+        location = target.name if isinstance(target, exp.Var) else ""
+        if location == "?":
+            location = str(params[0]) if isinstance(params, tuple) and len(params) == 1 else ""
+        source = str(expr.this.this)
+        return StageCommand("put", location, source.removeprefix("file://"))
     if not isinstance(expr, exp.Create) or str(expr.args.get("kind") or "").upper() != "STAGE":
-        return False
-    name = expr.this.name if isinstance(expr.this, exp.Expr) else ""
-    return name.upper() in _BIND_STAGES
+        return None
+    properties = expr.args.get("properties")
+    temporary = properties is not None and properties.find(exp.TemporaryProperty) is not None
+    table = expr.this
+    if not temporary or not isinstance(table, exp.Table) or any(part.args.get("quoted") for part in table.parts):
+        return None
+    return StageCommand("create", "@" + ".".join(part.name for part in table.parts))
+
+
+def forget_stage(conn: FakeSnowflakeConnection, database: str | None, schema: str | None, name: str) -> None:
+    """Remove a temporary stage from fakesnow's listing of stages (`SHOW STAGES`): its session has ended."""
+    conn._duck_conn.execute(
+        "DELETE FROM _fs_global._fs_information_schema._fs_stages WHERE database_name = $1 AND schema_name = $2 "
+        "AND name = $3 AND type = 'INTERNAL TEMPORARY'",
+        [database or "", schema or "", name],
+    )
+
+
+def transfer_result(data: dict[str, Any]) -> StatementResult:
+    """The answer to a PUT: what the driver needs to upload its file (`data`), and no rows."""
+    return StatementResult([], statement_type.SELECT, 0, 0, json_rowset=[], transfer=data)
 
 
 def _inserts_one_row(expr: exp.Expr) -> bool:
@@ -896,6 +931,7 @@ def _execute_parsed(
             schema=conn.schema,
         )
     _track_transaction(conn, expr)
+    params, batch = _typed_text_binds(conn, expr, params, batch)
     counted = _counts_before(conn, expr) if batch is None else None
     scales = _scales_of(conn)
     existed = scales is not None and _created_if_missing(conn, expr)
@@ -938,6 +974,79 @@ def _run_statement(
     if _inserts_one_row(expr):
         return _insert_rows(conn, cur, sql, batch)
     return _execute_rows(conn, cur, sql, batch)
+
+
+def _typed_text_binds(
+    conn: FakeSnowflakeConnection,
+    expr: exp.Expr,
+    params: tuple[Any, ...] | dict[str, Any] | None,
+    batch: list[tuple[Any, ...]] | None,
+) -> tuple[tuple[Any, ...] | dict[str, Any] | None, list[tuple[Any, ...]] | None]:
+    """Text binds of an `INSERT ... VALUES` read into their columns as Snowflake reads text (`_text_input`): an
+    integer into a DATE or TIMESTAMP column is a time since the epoch, an offset after a space is read into a
+    TIMESTAMP_TZ/LTZ column, hex into BINARY. (Staged binds are all text.)"""
+    rows = batch if batch is not None else [params] if isinstance(params, tuple) else None
+    if not rows or not _inserts_one_row(expr) or not any(isinstance(v, str) for row in rows for v in row):
+        return params, batch
+    columns = _bind_columns(conn, expr)
+    if not columns:
+        return params, batch
+    try:
+        typed = [_typed_row(row, columns) for row in rows]
+    except text_input.TextInputError as exc:
+        raise ProgrammingError(msg=str(exc), errno=100038, sqlstate="22018") from None
+    return (params, typed) if batch is not None else (typed[0], None)
+
+
+def _typed_row(row: tuple[Any, ...], columns: dict[int, str]) -> tuple[Any, ...]:
+    return tuple(
+        text_input.coerce(value, columns[i]) if i in columns and isinstance(value, str) else value
+        for i, value in enumerate(row)
+    )
+
+
+def _bind_columns(conn: FakeSnowflakeConnection, expr: exp.Expr) -> dict[int, str]:
+    """For an `INSERT INTO t [(columns)] VALUES (...)`: bind position -> DuckDB type of the column a bare
+    placeholder fills, for the types whose text Snowflake reads otherwise than DuckDB (`_text_input.TYPES`)."""
+    target, values = expr.this, expr.expression
+    table = target.this if isinstance(target, exp.Schema) else target
+    if not isinstance(table, exp.Table) or not isinstance(values, exp.Values):
+        return {}
+    named = [c.name.upper() for c in target.expressions] if isinstance(target, exp.Schema) else None
+    types = _column_types(conn, table)
+    columns = named if named is not None else list(types)
+    row = values.expressions[0]
+    items = row.expressions if isinstance(row, exp.Tuple) else [row]
+    positions = itertools.count()
+    bound: dict[int, str] = {}
+    for i, item in enumerate(items):
+        placeholders = list(item.find_all(exp.Placeholder, bfs=False))
+        indexes = [_placeholder_index(p, positions) for p in placeholders]
+        if isinstance(item, exp.Placeholder) and i < len(columns) and types.get(columns[i]) in text_input.TYPES:
+            bound[indexes[0]] = types[columns[i]]
+    return bound
+
+
+def _placeholder_index(node: exp.Placeholder, positions: Iterator[int]) -> int:
+    """The bind a placeholder takes: `:n` the n-th, `?` the next one."""
+    name = str(node.this) if node.this is not None else ""
+    return int(name) - 1 if name.isdigit() else next(positions)
+
+
+def _column_types(conn: FakeSnowflakeConnection, table: exp.Table) -> dict[str, str]:
+    """A table's columns (upper-case names, in order) and their DuckDB types: the session's temporary table of that
+    name when the name is not qualified and there is one, else the table in its database and schema."""
+    database = table.catalog or conn.database or ""
+    schema = table.db or conn.schema or ""
+    rows = conn._duck_conn.execute(
+        "SELECT database_name, upper(column_name), data_type FROM duckdb_columns() "
+        "WHERE upper(table_name) = upper($1) AND (database_name = 'temp' AND NOT $4 "
+        "OR upper(database_name) = upper($2) AND upper(schema_name) = upper($3)) "
+        "ORDER BY database_name = 'temp' DESC, column_index",
+        [table.name, database, schema, bool(table.db)],
+    ).fetchall()
+    first = rows[0][0] if rows else None
+    return {name: duck_type for db, name, duck_type in rows if db == first}
 
 
 def _track_transaction(conn: FakeSnowflakeConnection, expr: exp.Expr) -> None:
