@@ -2,7 +2,7 @@
 
 The local Snowflake announces Snowflake's CLIENT_STAGE_ARRAY_BINDING_THRESHOLD (65,280 values): a chunk reaching it
 would make the driver run CREATE TEMPORARY STAGE, which commits the write's transaction half-way (the local
-Snowflake commits as Snowflake does, then refuses the stage binding it does not emulate).
+Snowflake commits as Snowflake does, then stages the binds).
 """
 
 from __future__ import annotations
