@@ -33,6 +33,18 @@ def test_a_scaled_number_arrives_as_scaled_integers(connect: Any) -> None:
     assert exact.column("D").to_pylist() == [decimal.Decimal("1.25")] and exact.column("E").type.scale == 1
 
 
+def test_a_wide_scaled_number_arrives_as_scaled_integers_when_they_fit(connect: Any) -> None:
+    # NUMBER(38, s) values whose unscaled integers fit int64 come as int64, as Snowflake narrows them: floats in
+    # Arrow and pandas, Decimal objects in rows; wider ones stay 128-bit decimals (Decimal objects in pandas)
+    cur = connect().cursor()
+    sql = "select 1.2345::number(38, 10) as a, -0.000000001::number(38, 18) as b"
+    assert cur.execute(sql).fetchone() == (decimal.Decimal("1.2345"), decimal.Decimal("-1E-9"))
+    frame = cur.execute(sql).fetch_pandas_all()
+    assert str(frame["A"].dtype) == "float64" and frame["A"][0] == 1.2345 and frame["B"][0] == -1e-9
+    wide = cur.execute("select 9.9999999999999999999999999999999999999::number(38, 37) as w").fetch_arrow_all()
+    assert wide.column("W").to_pylist() == [decimal.Decimal("9.9999999999999999999999999999999999999")]
+
+
 def test_number_beyond_int64_stays_exact(connect: Any) -> None:
     cur = connect().cursor()
     big = 12345678901234567890123

@@ -453,10 +453,18 @@ def _narrowed(col: pa.Array) -> pa.Array:
 
 
 def _scaled(col: pa.Array) -> pa.Array:
-    """A NUMBER(p, s > 0) column of up to 18 digits as Snowflake sends it: the unscaled values as int64 (1.25 in
-    NUMBER(10,2) is 125), the scale in the field's metadata."""
-    factor = pa.scalar(decimal.Decimal(10**col.type.scale), pa.decimal128(19, 0))
-    return pc.multiply(col, factor).cast(pa.int64())
+    """A NUMBER(p, s > 0) column as Snowflake sends it: the unscaled values as int64 (1.25 in NUMBER(10,2) is 125,
+    the scale in the field's metadata) when every one fits, as they always do up to 18 digits; else the 128-bit
+    decimal. Snowflake picks the narrowest integer per chunk; the driver makes Decimal objects of both in rows,
+    and float64 of the integers in Arrow and pandas unless `arrow_number_to_decimal=True`."""
+    # a decimal128 holds its unscaled value as a 128-bit integer: the same buffers read with scale 0
+    unscaled = pa.Array.from_buffers(
+        pa.decimal128(38, 0), len(col), col.buffers(), null_count=col.null_count, offset=col.offset
+    )
+    try:
+        return unscaled.cast(pa.int64())  # a safe cast: a value out of range raises
+    except pa.ArrowInvalid:
+        return col
 
 
 def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
@@ -469,7 +477,7 @@ def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
         return col.cast(pa.string())
     if pa.types.is_decimal(t) and t.scale == 0:
         return _narrowed(col)
-    if pa.types.is_decimal(t) and t.precision <= 18:
+    if pa.types.is_decimal(t):
         return _scaled(col)
     if pa.types.is_unsigned_integer(t) or (pa.types.is_integer(t) and t != pa.int64() and sf_type == "fixed"):
         return col.cast(pa.int64())
