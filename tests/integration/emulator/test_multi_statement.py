@@ -47,6 +47,14 @@ def test_a_wrong_statement_count_is_error_8(connect: Any) -> None:
     assert info.value.errno == 8
 
 
+def test_a_driver_older_than_multi_statements_is_refused_them(connect: Any) -> None:
+    cur = connect(internal_application_version="2.8.1").cursor()
+    cur.execute("ALTER SESSION SET MULTI_STATEMENT_COUNT = 0")
+    with pytest.raises(ProgrammingError, match="Multiple SQL statements in a single API call are not supported"):
+        cur.execute("select 1; select 2")
+    assert cur.execute("select 3").fetchall() == [(3,)], "one statement per request still runs"
+
+
 def test_binds_are_shared_out_across_statements(connect: Any) -> None:
     cur = connect(paramstyle="qmark").cursor()
     cur.execute("select ?; select ?, ?", [1, "b", 2.5], num_statements=2)

@@ -169,3 +169,15 @@ def test_number_and_boolean_parameters_reach_the_driver_typed(connect: Any) -> N
     assert conn._session_parameters["CLIENT_RESULT_COLUMN_CASE_INSENSITIVE"] is True
     cur.execute("alter session set date_output_format = 'yyyy-mm-dd'")
     assert conn._session_parameters["DATE_OUTPUT_FORMAT"] == "yyyy-mm-dd"  # a STRING as spelled
+
+
+def test_a_statements_own_result_format_wins_over_the_sessions(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("SELECT 1 AS A", _statement_params={"PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": "json"})
+    assert type(cur._result_set.batches[0]).__name__ == "JSONResultBatch"
+    cur.execute("SELECT 1 AS A")
+    assert type(cur._result_set.batches[0]).__name__ == "ArrowResultBatch", "the session's format again"
+    cur.execute("ALTER SESSION SET PYTHON_CONNECTOR_QUERY_RESULT_FORMAT = 'JSON'")
+    cur.execute("SELECT 1 AS A", _statement_params={"PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": "ARROW"})
+    assert type(cur._result_set.batches[0]).__name__ == "ArrowResultBatch"
+    assert cur.fetchall() == [(1,)]

@@ -174,6 +174,7 @@ def build_app(state: State) -> ASGIApp:
             roles=roles,
             conn=conn,
         )
+        session.client = (str(data.get("CLIENT_APP_ID") or ""), _version(data.get("CLIENT_APP_VERSION")))
         try:
             session.parameters.set_at_login(session_parameters)
         except ParameterError as exc:
@@ -385,6 +386,12 @@ def build_app(state: State) -> ASGIApp:
     return _RefuseBrowsers(_FaultMiddleware(_StatusChecks(app, status_check), state))
 
 
+def _version(text: Any) -> tuple[int, ...]:
+    """'4.8.1' -> (4, 8, 1); the leading numbers only ('2.9.0rc1' -> (2, 9, 0)); () when there are none."""
+    numbers = re.findall(r"\d+", str(text or "").split("-")[0])
+    return tuple(int(n) for n in numbers[:3])
+
+
 def _storage_error(status: int, code: str, message: str) -> Response:
     body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
     return Response(body, status_code=status, media_type="application/xml")
@@ -431,7 +438,7 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
         # Snowflake's way for large results: the first part inline, the rest as chunks downloaded by URL (the
         # driver fetches a few ahead while the caller reads), so neither side holds the whole result encoded.
         (_, first), *rest = chunk_plan(result, knobs)
-        as_json = record.session.parameters.json_results
+        as_json = record.session.parameters.json_results(record.statement_params)
         if as_json:
             data.update(queryResultFormat="json", rowset=fs.json_rowset(result, 0, first))
         else:

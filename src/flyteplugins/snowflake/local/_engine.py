@@ -96,6 +96,8 @@ class QueryRecord:
     #: the request's `bindStage` (`@SYSTEMBIND/<path>`): its rows are read from there instead of `batch`
     bind_stage: str | None = None
     describe_only: bool = False
+    #: the request's own parameters (they win over the session's for this statement)
+    statement_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     statement_count: int = 1
     #: STATEMENT_TIMEOUT_IN_SECONDS of the statement (or its session); `timed_out` once it struck
     timeout_s: int = TIMEOUT_DEFAULT_S
@@ -398,6 +400,7 @@ class Engine:
         )
         record.params, record.batch, record.describe_only = params, batch, describe_only
         record.bind_stage = bind_stage
+        record.statement_params = dict(statement_params)
         record.statement_count = int(count) if str(count).lstrip("-").isdigit() else 1
         record.timeout_s = int(timeout) if str(timeout).isdigit() else TIMEOUT_DEFAULT_S
         session.previous_query_id, session.last_query_id = session.last_query_id, record.query_id
@@ -668,6 +671,13 @@ class Engine:
             result = self._one(record, conn, record.sql, record.params)
             record.session.database, record.session.schema = fs.session_names(conn)
             return result
+        if not record.session.takes_multi_statements:
+            raise QueryError(
+                8,
+                "0A000",
+                "Multiple SQL statements in a single API call are not supported; use one API call per statement "
+                "instead.",
+            )
         if record.statement_count not in (0, len(parts)):
             raise QueryError(
                 8,
@@ -686,6 +696,7 @@ class Engine:
                 parent=record.query_id,
             )
             child_ids.append(child.query_id)
+            child.statement_params = record.statement_params
             child.picked = True  # run here, by its parent's thread: a cancel stops it as a running query
             child.started = time.time()
             child.status = "RUNNING"

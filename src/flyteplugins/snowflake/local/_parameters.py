@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 
@@ -200,14 +200,16 @@ class SessionParameters:
     def time_zone(self) -> str:
         return str(self.get("TIMEZONE"))
 
-    @property
-    def json_results(self) -> bool:
+    def json_results(self, statement: Mapping[str, Any] | None = None) -> bool:
         """JSON unless Arrow: ARROW_FORCE in either parameter forces Arrow; the Python driver's own parameter,
-        when set, wins over QUERY_RESULT_FORMAT."""
-        general, python = self.get("QUERY_RESULT_FORMAT"), self.get("PYTHON_CONNECTOR_QUERY_RESULT_FORMAT")
+        when set, wins over QUERY_RESULT_FORMAT. `statement`: a request's own parameters, which win over the
+        session's for that statement."""
+        own = {str(k).upper(): str(v).upper() for k, v in (statement or {}).items()}
+        names = ("QUERY_RESULT_FORMAT", "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT")
+        general, python = (own.get(name, self.get(name)) for name in names)
         if "ARROW_FORCE" in (general, python):
             return False
-        chosen = python if "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT" in self._values else general
+        chosen = python if names[1] in own or names[1] in self._values else general
         return bool(chosen == "JSON")
 
     def set(self, name: str, value: Any, spelled: Any = None) -> Any:

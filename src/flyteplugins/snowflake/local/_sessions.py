@@ -56,6 +56,15 @@ class Session:
     created: float = dataclasses.field(default_factory=time.time)
     #: the roles this session's user may assume (`USE ROLE`); None: any
     roles: frozenset[str] | None = None
+    #: the driver that logged in, and its version (CLIENT_APP_ID, CLIENT_APP_VERSION of the login)
+    client: tuple[str, tuple[int, ...]] = ("", ())
+
+    @property
+    def takes_multi_statements(self) -> bool:
+        """Snowflake runs several statements in one request only for drivers that know how to read the answer
+        (the Python driver from 2.9.0)."""
+        app, version = self.client
+        return app != "PythonConnector" or version >= (2, 9, 0)
 
     def may_assume(self, role: str) -> bool:
         return self.roles is None or role.upper() in self.roles or role.upper() == "PUBLIC"
