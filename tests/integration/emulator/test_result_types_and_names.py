@@ -66,6 +66,15 @@ def test_unaliased_expressions_are_named_as_snowflake_names_them(connect: Any) -
     assert list(frame.columns) == ["COUNT(*)"]
 
 
+def test_unaliased_expressions_are_named_by_their_text_as_written(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("select 1.0::float, 'NaN'::float,  Null::float, 1+2, [1, 2], top_n from (select 3 as top_n)")
+    names = [column.name for column in cur.description]
+    assert names == ["1.0::FLOAT", "'NAN'::FLOAT", "NULL::FLOAT", "1+2", "[1, 2]", "TOP_N"]
+    frame = cur.execute("select 1.0::float, 'NaN'::float, Null::float;").fetch_pandas_all()
+    assert list(frame.columns) == ["1.0::FLOAT", "'NAN'::FLOAT", "NULL::FLOAT"]
+
+
 def test_names_of_a_repeated_and_an_asynchronous_statement_match(connect: Any, wait_done: Any) -> None:
     conn = connect()
     cur = conn.cursor()

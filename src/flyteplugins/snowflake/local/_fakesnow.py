@@ -45,7 +45,7 @@ from fakesnow.conn import FakeSnowflakeConnection
 from fakesnow.cursor import FakeSnowflakeCursor
 from fakesnow.instance import FakeSnow
 from fakesnow.rowtype import describe_as_rowtype
-from sqlglot import exp
+from sqlglot import TokenType, exp
 
 import snowflake.connector.errors as sf_errors
 
@@ -928,7 +928,7 @@ def _execute_parsed(
     type_id = statement_type.statement_type_id(expr)
     cur = cursor(conn)
     if describe_only and (described := cur._describe_only(sql)) is not None:
-        rowtype = _named(_rowtype(described), output_columns(expr))
+        rowtype = _named(_rowtype(described), output_columns(expr, sql))
         return StatementResult(
             rowtype=rowtype,
             statement_type_id=type_id,
@@ -958,7 +958,7 @@ def _execute_parsed(
         raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
     last_sql = str(cur._last_sql)
     describe = _describe_expression(last_sql)
-    names = output_columns(expr)
+    names = output_columns(expr, sql)
     rowtype = _named(_rowtype(_describe(cur, describe)), names)
     if key is not None and transformed is not None and _reusable(expr, transformed):
         has_placeholder = bool(transformed.find(exp.Placeholder))
@@ -1376,12 +1376,13 @@ def _never_null(node: exp.Expr) -> bool:
     return False
 
 
-def output_columns(expr: exp.Expr) -> tuple[OutputColumn, ...] | None:
+def output_columns(expr: exp.Expr, sql: str | None = None) -> tuple[OutputColumn, ...] | None:
     """What Snowflake says of a query's output columns where DuckDB differs, one per output column: the names
-    Snowflake gives unaliased expressions (their text, upper case: `COUNT(*)`, `'B'`, `A + 1`; None where DuckDB's
-    name is already Snowflake's: a column or an alias), and NOT NULL and precision for literals, SEQn, COUNT and
-    the random functions. None when the columns cannot be matched to the projections (a `*`), or for anything but a
-    query."""
+    Snowflake gives unaliased expressions (their text in the statement `sql`, upper case: `COUNT(*)`, `'B'`,
+    `1.0::FLOAT`; as sqlglot writes them when the text cannot be matched; None where DuckDB's name is already
+    Snowflake's: a column or an alias), and NOT NULL and precision for literals, SEQn, COUNT and the random
+    functions. None when the columns cannot be matched to the projections (a `*`), or for anything but a query."""
+    texts = projection_texts(sql) if sql is not None else None
     select = expr
     while isinstance(select, exp.SetOperation):
         select = select.this
@@ -1390,19 +1391,77 @@ def output_columns(expr: exp.Expr) -> tuple[OutputColumn, ...] | None:
     # a set operation's rows come from all its branches: only names are taken from the first
     facts = select is expr
     columns: list[OutputColumn] = []
-    for item in select.expressions:
+    if texts is not None and len(texts) != len(select.expressions):
+        texts = None
+    for position, item in enumerate(select.expressions):
         if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
             return None
         plain = isinstance(item, (exp.Alias, exp.Column)) and not isinstance(item.this, exp.Star)
         value = item.this if isinstance(item, exp.Alias) else item
+        text = texts[position] if texts is not None else item.sql(dialect="snowflake")
         columns.append(
             OutputColumn(
-                name=None if plain else item.sql(dialect="snowflake").upper(),
+                name=None if plain else text.upper(),
                 not_null=facts and _never_null(value),
                 precision=_NUMBER_FUNCTIONS.get(type(value)) if facts else None,
             )
         )
     return tuple(columns) if any(c != OutputColumn() for c in columns) else None
+
+
+_TOKENS_AFTER_PROJECTIONS = frozenset(
+    {
+        TokenType.FROM,
+        TokenType.WHERE,
+        TokenType.GROUP_BY,
+        TokenType.HAVING,
+        TokenType.QUALIFY,
+        TokenType.WINDOW,
+        TokenType.ORDER_BY,
+        TokenType.LIMIT,
+        TokenType.FETCH,
+        TokenType.OFFSET,
+        TokenType.INTO,
+        TokenType.UNION,
+        TokenType.INTERSECT,
+        TokenType.EXCEPT,
+        TokenType.SEMICOLON,
+    }
+)
+_OPENING = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
+_CLOSING = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
+
+
+def projection_texts(sql: str) -> list[str] | None:
+    """The text of each projection of the statement's outermost SELECT as written (`1.0::float`), or None when the
+    statement has none at its top level or does not tokenize."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("snowflake").tokenize(sql)
+    except sqlglot.errors.TokenError:
+        return None
+    depth, start = 0, None
+    for index, token in enumerate(tokens):
+        depth += (token.token_type in _OPENING) - (token.token_type in _CLOSING)
+        if depth == 0 and token.token_type == TokenType.SELECT:
+            start = index + 1
+            break
+    if start is None:
+        return None
+    while start < len(tokens) and tokens[start].token_type in (TokenType.DISTINCT, TokenType.ALL, TokenType.TOP):
+        start += 2 if tokens[start].token_type == TokenType.TOP else 1  # TOP n
+    items: list[list[Any]] = [[]]
+    for token in tokens[start:]:
+        kind = token.token_type
+        depth += (kind in _OPENING) - (kind in _CLOSING)
+        if depth < 0 or (depth == 0 and kind in _TOKENS_AFTER_PROJECTIONS):
+            break
+        if depth == 0 and kind == TokenType.COMMA:
+            items.append([])
+        else:
+            items[-1].append(token)
+    if any(not item for item in items):
+        return None
+    return [sql[item[0].start : item[-1].end + 1] for item in items]
 
 
 def _named(rowtype: list[dict[str, Any]], columns: tuple[OutputColumn, ...] | None) -> list[dict[str, Any]]:
