@@ -130,6 +130,15 @@ def test_text_forms_of_a_timestamp_tz(connect: Connect, text: str, expected: dt.
     assert cur.execute("select ts, s from tz_forms").fetchone() == (expected, text)  # the string column keeps it
 
 
+@pytest.mark.parametrize("column_type", ["timestamp_tz", "timestamp_ltz"])
+def test_offset_text_cast_to_tz_or_ltz(connect: Connect, column_type: str) -> None:
+    cur = connect(paramstyle="qmark").cursor()
+    text = "2023-03-15 13:17:29.207 +05:00"
+    expected = dt.datetime(2023, 3, 15, 13, 17, 29, 207000, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    for _ in range(2):  # the same text again: the statement is run afresh, not from a kept plan
+        assert cur.execute(f"select cast(? as {column_type}), ?", (text, text)).fetchone() == (expected, text)
+
+
 def test_a_stage_path_out_of_the_stage_is_refused(connect: Connect) -> None:
     cur = connect(paramstyle="qmark").cursor()
     cur.execute("create or replace table escapes (a string)")

@@ -960,7 +960,9 @@ def _execute_parsed(
     describe = _describe_expression(last_sql)
     names = output_columns(expr, sql)
     rowtype = _named(_rowtype(_describe(cur, describe)), names)
-    if key is not None and transformed is not None and _reusable(expr, transformed):
+    # a plan's later runs take their binds as they come: a statement whose text binds are read first is not kept
+    kept = key is not None and not _cast_targets(_numbered_placeholders(expr))
+    if kept and transformed is not None and _reusable(expr, transformed):
         has_placeholder = bool(transformed.find(exp.Placeholder))
         PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe, names))
     result = _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
@@ -990,49 +992,76 @@ def _typed_text_binds(
     params: tuple[Any, ...] | dict[str, Any] | None,
     batch: list[tuple[Any, ...]] | None,
 ) -> tuple[tuple[Any, ...] | dict[str, Any] | None, list[tuple[Any, ...]] | None]:
-    """Text binds of an `INSERT ... VALUES` read into their columns as Snowflake reads text (`_text_input`): an
-    integer into a DATE or TIMESTAMP column is a time since the epoch, an offset after a space is read into a
-    TIMESTAMP_TZ/LTZ column, hex into BINARY. (Staged binds are all text.)"""
+    """Text binds read as Snowflake reads text (`_text_input`) where DuckDB would read them otherwise: into the
+    columns of an `INSERT ... VALUES` (an integer into a DATE or TIMESTAMP column is a time since the epoch, an
+    offset after a space is read into a TIMESTAMP_TZ/LTZ column, hex into BINARY), and cast to TIMESTAMP_TZ/LTZ.
+    (Staged binds are all text.)"""
     rows = batch if batch is not None else [params] if isinstance(params, tuple) else None
-    if not rows or not _inserts_one_row(expr) or not any(isinstance(v, str) for row in rows for v in row):
+    if not rows or not any(isinstance(v, str) for row in rows for v in row):
         return params, batch
-    columns = _bind_columns(conn, expr)
-    if not columns:
+    targets = _bind_targets(conn, expr)
+    if not targets:
         return params, batch
     try:
-        typed = [_typed_row(row, columns) for row in rows]
+        typed = [_typed_row(row, targets) for row in rows]
     except text_input.TextInputError as exc:
         raise ProgrammingError(msg=str(exc), errno=100038, sqlstate="22018") from None
     return (params, typed) if batch is not None else (typed[0], None)
 
 
-def _typed_row(row: tuple[Any, ...], columns: dict[int, str]) -> tuple[Any, ...]:
+def _typed_row(row: tuple[Any, ...], targets: dict[int, str]) -> tuple[Any, ...]:
     return tuple(
-        text_input.coerce(value, columns[i]) if i in columns and isinstance(value, str) else value
+        text_input.coerce(value, targets[i]) if i in targets and isinstance(value, str) else value
         for i, value in enumerate(row)
     )
 
 
-def _bind_columns(conn: FakeSnowflakeConnection, expr: exp.Expr) -> dict[int, str]:
+_TZ_TYPES = frozenset({exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPLTZ})
+
+
+def _bind_targets(conn: FakeSnowflakeConnection, expr: exp.Expr) -> dict[int, str]:
+    """Bind position -> the DuckDB type its text goes into, where Snowflake reads text otherwise than DuckDB
+    (`_text_input.TYPES`): a placeholder cast to TIMESTAMP_TZ/LTZ, or one filling a column of an `INSERT ...
+    VALUES` row. Placeholders are numbered as `split_statements` numbers them."""
+    placeholders = _numbered_placeholders(expr)
+    targets = _cast_targets(placeholders)
+    if _inserts_one_row(expr):
+        targets.update(_insert_targets(conn, expr, {id(p): index for p, index in placeholders}))
+    return targets
+
+
+def _numbered_placeholders(expr: exp.Expr) -> list[tuple[exp.Placeholder, int]]:
+    positions = itertools.count()
+    return [(p, _placeholder_index(p, positions)) for p in expr.find_all(exp.Placeholder, bfs=False)]
+
+
+def _cast_targets(placeholders: list[tuple[exp.Placeholder, int]]) -> dict[int, str]:
+    """Bind position -> TIMESTAMP WITH TIME ZONE for each placeholder cast to TIMESTAMP_TZ/LTZ."""
+    return {
+        index: "TIMESTAMP WITH TIME ZONE"
+        for p, index in placeholders
+        if isinstance(p.parent, exp.Cast) and p.parent.to.this in _TZ_TYPES
+    }
+
+
+def _insert_targets(conn: FakeSnowflakeConnection, expr: exp.Expr, indexes: dict[int, int]) -> dict[int, str]:
     """For an `INSERT INTO t [(columns)] VALUES (...)`: bind position -> DuckDB type of the column a bare
-    placeholder fills, for the types whose text Snowflake reads otherwise than DuckDB (`_text_input.TYPES`)."""
+    placeholder fills, for the types of `_text_input.TYPES`."""
     target, values = expr.this, expr.expression
     table = target.this if isinstance(target, exp.Schema) else target
     if not isinstance(table, exp.Table) or not isinstance(values, exp.Values):
         return {}
-    named = [c.name.upper() for c in target.expressions] if isinstance(target, exp.Schema) else None
-    types = _column_types(conn, table)
-    columns = named if named is not None else list(types)
     row = values.expressions[0]
     items = row.expressions if isinstance(row, exp.Tuple) else [row]
-    positions = itertools.count()
-    bound: dict[int, str] = {}
-    for i, item in enumerate(items):
-        placeholders = list(item.find_all(exp.Placeholder, bfs=False))
-        indexes = [_placeholder_index(p, positions) for p in placeholders]
-        if isinstance(item, exp.Placeholder) and i < len(columns) and types.get(columns[i]) in text_input.TYPES:
-            bound[indexes[0]] = types[columns[i]]
-    return bound
+    if not any(isinstance(item, exp.Placeholder) for item in items):
+        return {}
+    types = _column_types(conn, table)
+    columns = [c.name.upper() for c in target.expressions] if isinstance(target, exp.Schema) else list(types)
+    return {
+        indexes[id(item)]: types[column]
+        for item, column in zip(items, columns, strict=False)
+        if isinstance(item, exp.Placeholder) and types.get(column) in text_input.TYPES
+    }
 
 
 def _placeholder_index(node: exp.Placeholder, positions: Iterator[int]) -> int:
