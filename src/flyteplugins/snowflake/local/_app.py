@@ -71,6 +71,8 @@ class State:
         self.directory = Directory(warehouses)
         self.engine = Engine(self.database, lambda: self.knobs, objects=Objects(self.directory))
         self.started = time.time()
+        #: telemetry entries the driver sent (`/telemetry/send`): counted, their contents neither kept nor passed on
+        self.telemetry_logs = 0
 
     def take_drop(self, first_bytes: bytes) -> bool:
         """Whether to drop the connection carrying this request (a wire request while `drop_count` > 0)."""
@@ -342,7 +344,15 @@ def build_app(state: State) -> ASGIApp:
         cancelled = state.engine.cancel(request.path_params["query_id"], by=session)
         return _Json({"data": None, "code": None, "message": None, "success": cancelled})
 
-    async def telemetry(_: Request) -> Response:
+    async def telemetry(request: Request) -> Response:
+        """The driver's telemetry batch (`{"logs": [...]}`), sent when a session has CLIENT_TELEMETRY_ENABLED (the
+        default): accepted as Snowflake accepts it, counted, and dropped; nothing of it leaves this process."""
+        try:
+            session_of(request)
+        except LoginError as exc:
+            return _error(exc.errno, exc.message, "08003")
+        logs = (await _json_body(request, state)).get("logs")
+        state.telemetry_logs += len(logs) if isinstance(logs, list) else 0
         return _ok()
 
     def wire(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -676,6 +686,7 @@ def _admin_routes(state: State) -> list[Route]:
             "plans": len(fs.PLANS),
             "plan_bytes": fs.PLANS.nbytes,
             "plan_hits": fs.PLANS.hits,
+            "telemetry_logs": state.telemetry_logs,
             **state.engine.results.stats(),
         }
 

@@ -129,7 +129,8 @@ PARAMETERS: dict[str, Parameter] = {
         _p("CLIENT_RESULT_CHUNK_SIZE", 160, _number, "result chunk size (MB) the driver is told", True),
         _p("CLIENT_SESSION_KEEP_ALIVE", False, _boolean, "the driver keeps the session alive", True),
         _p("CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY", 3600, _number, "seconds between heartbeats", True),
-        _p("CLIENT_TELEMETRY_ENABLED", False, _boolean, "the driver sends telemetry", True),
+        # Snowflake's default: the driver sends its telemetry (to /telemetry/send, which counts and drops it)
+        _p("CLIENT_TELEMETRY_ENABLED", True, _boolean, "the driver sends telemetry", True),
         # Snowflake's default: from this many bind values on, the driver tries a stage, which the emulator does not
         # serve; it refuses such a request loudly (_engine.py). 0 keeps every array binding inline.
         _p("CLIENT_STAGE_ARRAY_BINDING_THRESHOLD", 65_280, _number, "bind values from which the driver stages", True),

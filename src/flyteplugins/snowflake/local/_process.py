@@ -399,8 +399,8 @@ class LocalSnowflake:
 
     def stats(self) -> dict[str, int]:
         """Live sessions, recorded queries and their texts' bytes (`history_bytes`), kept results and their bytes,
-        the server's RSS, and its query plans (`plans` kept, `plan_bytes` their estimated size, `plan_hits`: runs
-        that reused one)."""
+        the server's RSS, its query plans (`plans` kept, `plan_bytes` their estimated size, `plan_hits`: runs
+        that reused one), and the telemetry entries drivers sent (`telemetry_logs`: counted, never kept)."""
         result: dict[str, int] = self._admin("GET", "stats")
         return result
 
