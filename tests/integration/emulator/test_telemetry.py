@@ -33,13 +33,13 @@ def test_a_session_with_telemetry_disabled_sends_none(sf: Any, connect: Any) -> 
 
 
 def test_telemetry_without_a_session_is_refused(sf: Any) -> None:
-    request = urllib.request.Request(  # noqa: S310 - the local Snowflake on loopback
+    request = urllib.request.Request(
         f"{sf.url}/telemetry/send",
         data=json.dumps({"logs": [{"message": {}}]}).encode(),
         method="POST",
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback http only
+    with urllib.request.urlopen(request, timeout=10) as response:
         answer = json.loads(response.read())
     assert answer["success"] is False
     assert answer["code"] == "390111", answer  # no session
