@@ -96,6 +96,19 @@ def test_a_query_with_a_seeded_random_has_its_columns(connect: Any) -> None:
     assert [n for n, _ in rows] == [0, 1, 2] and all(1 <= r <= 9 for _, r in rows)
 
 
+def test_one_seed_gives_one_sequence_of_random_values(connect: Any) -> None:
+    cur = connect().cursor()
+    sql = "select random(100) as a, random(100) as b, random(7) as c from table(generator(rowcount => 50))"
+    rows = cur.execute(sql).fetchall()
+    assert all(a == b for a, b, _ in rows), "the same seed twice in a row is the same value"
+    assert len({a for a, _, _ in rows}) == 50 and any(a != c for a, _, c in rows), "a sequence, seeded"
+    assert cur.execute(sql).fetchall() == rows, "and the same sequence in the next query"
+    cur.execute("create or replace temporary table seeded (c0 int, c1 int)")
+    cur.execute("insert into seeded select random(100), random(100) from table(generator(rowcount => 20))")
+    assert cur.execute("select count(*) from seeded where c0 = c1").fetchone() == (20,)
+    assert cur.execute("select sum(random(1)) is not null from table(generator(rowcount => 2))").fetchone() == (True,)
+
+
 def test_columns_say_whether_they_can_be_null_as_snowflake_says(connect: Any) -> None:
     cur = connect().cursor()
     cur.execute("CREATE OR REPLACE TEMPORARY TABLE NULLS (K INT NOT NULL, V VARCHAR)")

@@ -1147,7 +1147,32 @@ class _Cursor(FakeSnowflakeCursor):
 
     def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
         expression = _semistructured.rewrite(expression.transform(_cut_scaled_cast, copy=False))
+        expression = expression.transform(_seeded_random, copy=False)
         return super()._transform(expression, params)
+
+
+def _seeded_random(node: exp.Expr) -> exp.Expr:
+    """RANDOM(seed) in a query's select list -> a 64-bit hash of the seed and the row's number.
+
+    In Snowflake the same seed gives the same sequence of values: RANDOM(100) twice in a row's columns is one
+    value twice. fakesnow seeds DuckDB's one generator instead (`setseed`), so each call draws the next value.
+    Elsewhere (a WHERE, inside an aggregate or window) a row number cannot be asked for: fakesnow's way stays.
+    """
+    if not (isinstance(node, exp.Rand) and isinstance(node.this, exp.Literal) and _in_select_list(node)):
+        return node
+    number = exp.Window(this=exp.RowNumber())
+    hashed = exp.Anonymous(this="HASH", expressions=[node.this.copy(), number])
+    shifted = exp.Sub(this=exp.cast(hashed, "HUGEINT"), expression=exp.Literal.number(2**63))
+    return exp.cast(exp.Paren(this=shifted), "BIGINT")
+
+
+def _in_select_list(node: exp.Expr) -> bool:
+    child, parent = node, node.parent
+    while parent is not None and not isinstance(parent, exp.Select):
+        if isinstance(parent, (exp.AggFunc, exp.Window)):
+            return False
+        child, parent = parent, parent.parent
+    return isinstance(parent, exp.Select) and child in parent.expressions
 
 
 def cursor(conn: FakeSnowflakeConnection) -> FakeSnowflakeCursor:
