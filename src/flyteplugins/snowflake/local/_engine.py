@@ -36,6 +36,7 @@ from ._bind_stages import BindStages, StageError, parse_ref
 from ._knobs import Knobs
 from ._objects import Objects
 from ._parameters import ParameterError, ParameterStatement
+from ._procedures import Procedures, creates_procedure
 from ._sessions import Session
 
 RUNNING_STATES = frozenset(
@@ -355,6 +356,7 @@ class Engine:
         self._db = database
         self._objects = objects or Objects(Directory())
         self._stages = BindStages()
+        self._procedures = Procedures()
         self._knobs = knobs
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="local-snowflake-query")
         # Statements about other queries (cancel, result scan, history) are metadata operations: they never wait
@@ -666,7 +668,9 @@ class Engine:
     def _statements(self, record: QueryRecord, conn: Any) -> fs.StatementResult:
         if record.bind_stage is not None:
             record.batch = self._staged_rows(record)
-        parts = fs.split_statements(record.sql, _tuple(record.params)) if ";" in record.sql else []
+        # a procedure's body has semicolons of its own
+        split = ";" in record.sql and not creates_procedure(record.sql)
+        parts = fs.split_statements(record.sql, _tuple(record.params)) if split else []
         if len(parts) <= 1 and record.statement_count in (0, 1):
             result = self._one(record, conn, record.sql, record.params)
             record.session.database, record.session.schema = fs.session_names(conn)
@@ -803,6 +807,8 @@ class Engine:
                 answered = self._stage_command(record, conn, sql, params)
             if answered is not None:
                 return answered
+            if (called := self._procedures.answer(record.session, conn, sql, params)) is not None:
+                return called
             if multi_insert.matches(sql) and not record.describe_only:
                 return multi_insert.run(conn, sql, params)
             result = fs.execute(conn, sql, params, record.batch, record.describe_only)
