@@ -55,6 +55,16 @@ def test_number_beyond_int64_stays_exact(connect: Any) -> None:
     assert table.schema.field("SMALL").type == pa.int64()
 
 
+def test_a_number_38_column_holds_38_digits(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("create or replace temporary table wide (i int, n number(38, 0), d decimal(38, 0))")
+    big = 99999999999999999999999999999999999999
+    cur.execute(f"insert into wide values (1, {big}, -{big}), (2, 7, 7)")
+    assert cur.execute("select n, d, n - 1 from wide order by i").fetchall() == [(big, -big, big - 1), (7, 7, 6)]
+    frame = cur.execute("select n from wide where i = 2").fetch_pandas_all()
+    assert str(frame["N"].dtype) == "int64"
+
+
 def test_unaliased_expressions_are_named_as_snowflake_names_them(connect: Any) -> None:
     cur = connect().cursor()
     cur.execute("create or replace temporary table named (a int, x int)")

@@ -1148,7 +1148,20 @@ class _Cursor(FakeSnowflakeCursor):
     def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
         expression = _semistructured.rewrite(expression.transform(_cut_scaled_cast, copy=False))
         expression = expression.transform(_seeded_random, copy=False)
-        return super()._transform(expression, params)
+        return super()._transform(expression.transform(_wide_number_column, copy=False), params)
+
+
+def _wide_number_column(node: exp.Expr) -> exp.Expr:
+    """A table column declared NUMBER(38, 0) holds 38 digits, as in Snowflake: DuckDB's DECIMAL(38) (fakesnow makes
+    it BIGINT, as it makes INT and NUMBER without digits, which DuckDB's integer functions need). Other NUMBER(p, 0)
+    columns are DECIMAL(p, 0) already."""
+    if not isinstance(node, exp.ColumnDef) or not isinstance(node.kind, exp.DataType):
+        return node
+    kind = node.kind
+    digits = [param.this for param in kind.expressions if isinstance(param, exp.DataTypeParam)]
+    if kind.this == exp.DataType.Type.DECIMAL and [str(d) for d in digits] == ["38", "0"]:
+        node.set("kind", exp.DataType(this=exp.DataType.Type.DECIMAL, expressions=[kind.expressions[0].copy()]))
+    return node
 
 
 def _seeded_random(node: exp.Expr) -> exp.Expr:

@@ -65,6 +65,7 @@ class Session:
         (the Python driver from 2.9.0)."""
         app, version = self.client
         return app != "PythonConnector" or version >= (2, 9, 0)
+
     #: the session's temporary procedures (`_procedures`): (database, schema, name) -> overloads
     procedures: dict[Any, Any] = dataclasses.field(default_factory=dict)
 
