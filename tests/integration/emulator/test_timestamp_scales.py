@@ -70,7 +70,8 @@ def test_casts_with_a_scale_cut_the_value(connect: Any) -> None:
     cur = connect(timezone="UTC", paramstyle="qmark").cursor()
     row = cur.execute(
         "SELECT '2017-01-01 12:00:00.123456789'::TIMESTAMP_NTZ(3), CAST('1969-12-31 23:59:59.5' AS TIMESTAMP_TZ(0)),"
-        " TRY_CAST('12:34:56.789' AS TIME(1)), CAST(? AS TIMESTAMP_LTZ(4))",
+        " TRY_CAST('12:34:56.789' AS TIME(1)), CAST(? AS TIMESTAMP_LTZ(4)),"
+        " CAST(CAST('2017-01-01 12:00:00.987654' AS TIMESTAMP_NTZ(5)) AS TIMESTAMP_NTZ(2))",
         ["2017-01-01 12:00:00.987654"],
     ).fetchone()
     assert row is not None
@@ -78,6 +79,7 @@ def test_casts_with_a_scale_cut_the_value(connect: Any) -> None:
     assert _naive_utc(row[1]) == dt.datetime(1969, 12, 31, 23, 59, 59)
     assert row[2] == dt.time(12, 34, 56, 700000)
     assert _naive_utc(row[3]) == dt.datetime(2017, 1, 1, 12, 0, 0, 987600)
+    assert row[4] == dt.datetime(2017, 1, 1, 12, 0, 0, 980000)
 
 
 def test_the_declared_scale_follows_the_table(connect: Any) -> None:

@@ -1146,7 +1146,7 @@ class _Cursor(FakeSnowflakeCursor):
     semi-structured functions and casts of `_semistructured` rewritten, before fakesnow's own transforms."""
 
     def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
-        expression = _semistructured.rewrite(expression.transform(_cut_scaled_cast, copy=False))
+        expression = _semistructured.rewrite(_cut_scaled_casts(expression))
         expression = expression.transform(_seeded_random, copy=False)
         return super()._transform(expression.transform(_wide_number_column, copy=False), params)
 
@@ -1204,6 +1204,19 @@ def _declared_scale(dtype: Any) -> _scales.ScaledColumn | None:
     if not (isinstance(value, exp.Literal) and value.is_int) or int(value.name) >= _scales.KEPT_DIGITS:
         return None
     return _scales.ScaledColumn("", int(value.name), dtype.this == exp.DataType.Type.TIME)
+
+
+def _cut_scaled_casts(expression: exp.Expr) -> exp.Expr:
+    """Every cast of the statement to a TIMESTAMP or TIME of scale 0-5, cut (innermost first, so that an outer
+    cast's copy holds the inner one's cut). A look at the casts only: most statements have none to change."""
+    for node in reversed(list(expression.find_all(exp.Cast))):
+        cut = _cut_scaled_cast(node)
+        if cut is node:
+            continue
+        if node is expression:
+            return cut
+        node.replace(cut)
+    return expression
 
 
 def _cut_scaled_cast(node: exp.Expr) -> exp.Expr:
