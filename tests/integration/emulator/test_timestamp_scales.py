@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from snowflake.connector.errors import ProgrammingError
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +111,20 @@ def test_a_table_created_from_a_query_with_declared_columns_is_cut(connect: Any)
     cur = connect(timezone="UTC").cursor()
     cur.execute("CREATE OR REPLACE TABLE scaled (t TIMESTAMP_NTZ(1)) AS SELECT '2020-01-01 00:00:00.99'::TIMESTAMP_NTZ")
     assert cur.execute("SELECT t FROM scaled").fetchall() == [(dt.datetime(2020, 1, 1, 0, 0, 0, 900000),)]
+
+
+def test_convert_timezone_of_two_arguments_gives_the_instant_as_timestamp_tz(connect: Any) -> None:
+    cur = connect(timezone="America/New_York").cursor()
+    row = cur.execute(
+        "SELECT CONVERT_TIMEZONE('UTC', '2020-01-01 01:02:03.123456') AS A,"
+        " CONVERT_TIMEZONE('Asia/Tokyo', '2020-06-01 12:00:00 +02:00'::TIMESTAMP_TZ) AS B,"
+        " CONVERT_TIMEZONE(NULL, '2020-06-01 12:00:00'::TIMESTAMP_LTZ) AS C"
+    ).fetchone()
+    assert row is not None
+    assert [column.type_code for column in cur.description] == [7, 7, 7]  # TIMESTAMP_TZ
+    # text is read in the session's zone, as Snowflake reads text as TIMESTAMP_TZ
+    assert row[0].astimezone(dt.timezone.utc).replace(tzinfo=None) == dt.datetime(2020, 1, 1, 6, 2, 3, 123456)
+    assert row[1] == dt.datetime(2020, 6, 1, 10, 0, tzinfo=dt.timezone.utc)
+    assert row[2] is None
+    with pytest.raises(ProgrammingError, match="Unknown TimeZone 'Mars/Olympus'"):
+        cur.execute("SELECT CONVERT_TIMEZONE('Mars/Olympus', CURRENT_TIMESTAMP())")

@@ -1142,11 +1142,12 @@ _TIMESTAMP_TYPES = frozenset(
 
 
 class _Cursor(FakeSnowflakeCursor):
-    """fakesnow's cursor, with casts to a TIMESTAMP or TIME of 0-5 fractional digits cut to them and the
-    semi-structured functions and casts of `_semistructured` rewritten, before fakesnow's own transforms."""
+    """fakesnow's cursor, with casts to a TIMESTAMP or TIME of 0-5 fractional digits cut to them, CONVERT_TIMEZONE
+    of two arguments made a TIMESTAMP_TZ and the semi-structured functions and casts of `_semistructured`
+    rewritten, before fakesnow's own transforms."""
 
     def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
-        expression = _semistructured.rewrite(_cut_scaled_casts(expression))
+        expression = _semistructured.rewrite(_cut_scaled_casts(_convert_timezone_to_tz(expression)))
         expression = expression.transform(_seeded_random, copy=False)
         return super()._transform(expression.transform(_wide_number_column, copy=False), params)
 
@@ -1162,6 +1163,39 @@ def _wide_number_column(node: exp.Expr) -> exp.Expr:
     if kind.this == exp.DataType.Type.DECIMAL and [str(d) for d in digits] == ["38", "0"]:
         node.set("kind", exp.DataType(this=exp.DataType.Type.DECIMAL, expressions=[kind.expressions[0].copy()]))
     return node
+
+
+def _convert_timezone_to_tz(expression: exp.Expr) -> exp.Expr:
+    """`CONVERT_TIMEZONE(target, ts)` is the instant `ts` (text read in the session's zone, as TIMESTAMP_TZ) as a
+    TIMESTAMP_TZ. sqlglot makes it `ts AT TIME ZONE target`, which DuckDB cannot type for text and which gives a
+    TIMESTAMP_NTZ for the others. DuckDB keeps no offset of its own, so the value comes with the session zone's
+    offset: the same instant as Snowflake's, which shows the target zone's offset (docs/local-snowflake.md)."""
+    for node in reversed(list(expression.find_all(exp.ConvertTimezone))):
+        if node.args.get("source_tz") is not None:
+            continue
+        instant = _filled(_CONVERT_TIMEZONE, __zone=node.args["target_tz"], __value=node.args["timestamp"])
+        if node is expression:
+            return instant
+        node.replace(instant)
+    return expression
+
+
+#: The instant as a TIMESTAMPTZ; NULL for a NULL zone, DuckDB's error for one it does not know (as Snowflake's).
+_CONVERT_TIMEZONE = sqlglot.parse_one(
+    """CASE WHEN timezone("__zone", TIMESTAMPTZ '2000-01-01 00:00:00+00') IS NULL THEN NULL
+    ELSE CAST("__value" AS TIMESTAMPTZ) END""",
+    read="duckdb",
+)
+
+
+def _filled(template: exp.Expr, **values: exp.Expr) -> exp.Expr:
+    """A copy of a DuckDB template with each of its columns named in `values` replaced by a copy of that value."""
+
+    def fill(node: exp.Expr) -> exp.Expr:
+        value = values.get(node.name) if isinstance(node, exp.Column) else None
+        return value.copy() if value is not None else node
+
+    return template.copy().transform(fill)
 
 
 def _seeded_random(node: exp.Expr) -> exp.Expr:
@@ -1228,17 +1262,12 @@ def _cut_scaled_cast(node: exp.Expr) -> exp.Expr:
         return node
     inner = node.copy()
     inner.set("to", exp.DataType(this=to.this))
-    template = _cut_template(declared.scale, declared.time_of_day)
-    return template.transform(lambda n: inner if isinstance(n, exp.Column) and n.name == "__value" else n)
+    return _filled(_cut_template(declared.scale, declared.time_of_day), __value=inner)
 
 
 @functools.lru_cache(maxsize=32)
-def _cut_template_parsed(scale: int, time_of_day: bool) -> exp.Expr:
-    return sqlglot.parse_one(_scales.cut_sql('"__value"', scale, time_of_day), read="duckdb")
-
-
 def _cut_template(scale: int, time_of_day: bool) -> exp.Expr:
-    return _cut_template_parsed(scale, time_of_day).copy()
+    return sqlglot.parse_one(_scales.cut_sql('"__value"', scale, time_of_day), read="duckdb")
 
 
 def _scales_of(conn: FakeSnowflakeConnection) -> _scales.ScaleRegistry | None:
