@@ -128,3 +128,24 @@ def test_convert_timezone_of_two_arguments_gives_the_instant_as_timestamp_tz(con
     assert row[2] is None
     with pytest.raises(ProgrammingError, match="Unknown TimeZone 'Mars/Olympus'"):
         cur.execute("SELECT CONVERT_TIMEZONE('Mars/Olympus', CURRENT_TIMESTAMP())")
+
+
+def test_results_report_timestamp_ltz_for_plain_columns_casts_and_current_timestamp(connect: Any) -> None:
+    cur = connect(timezone="America/Los_Angeles").cursor()
+    cur.execute("CREATE OR REPLACE TABLE typed (ltz TIMESTAMP_LTZ, tz TIMESTAMP_TZ(3), ntz TIMESTAMP_NTZ(0), n INT)")
+    cur.execute("INSERT INTO typed VALUES ('2020-01-01 10:00:00', '2020-01-01 10:00:00', '2020-01-01 10:00:00', 1)")
+    expected = [("LTZ", 6), ("TZ", 7), ("NTZ", 8), ("N", 0)]  # type codes: LTZ 6, TZ 7, NTZ 8, FIXED 0
+    for sql in ("SELECT ltz, tz, ntz, n FROM typed", "SELECT * FROM typed", "SELECT t.ltz, tz, ntz, n FROM typed t"):
+        for _ in range(2):  # the second run of a text takes its kept plan
+            cur.execute(sql)
+            assert [(c.name, c.type_code) for c in cur.description] == expected
+    row = cur.execute("SELECT ltz FROM typed").fetchone()
+    assert row is not None and str(row[0].tzinfo) == "America/Los_Angeles"  # the session's zone, as for LTZ
+    assert row[0].replace(tzinfo=None) == dt.datetime(2020, 1, 1, 10, 0)
+    frame = cur.execute("SELECT ltz FROM typed").fetch_pandas_all()
+    assert frame["LTZ"][0] == row[0]
+    cur.execute("SELECT '2020-01-01'::TIMESTAMP_LTZ(2) AS a, CURRENT_TIMESTAMP() AS b, ltz AS c, tz FROM typed")
+    assert [c.type_code for c in cur.description] == [6, 6, 6, 7]
+    # an expression of a column has DuckDB's type, TIMESTAMP_TZ
+    cur.execute("SELECT DATEADD(day, 1, ltz) AS d FROM typed")
+    assert [c.type_code for c in cur.description] == [7]

@@ -929,6 +929,7 @@ def _execute_parsed(
     cur = cursor(conn)
     if describe_only and (described := cur._describe_only(sql)) is not None:
         rowtype = _named(_rowtype(described), output_columns(expr, sql))
+        rowtype = with_declared_types(conn, rowtype, declared_types(conn, expr))
         return StatementResult(
             rowtype=rowtype,
             statement_type_id=type_id,
@@ -959,12 +960,13 @@ def _execute_parsed(
     last_sql = str(cur._last_sql)
     describe = _describe_expression(last_sql)
     names = output_columns(expr, sql)
-    rowtype = _named(_rowtype(_describe(cur, describe)), names)
+    declared = declared_types(conn, expr)
+    rowtype = with_declared_types(conn, _named(_rowtype(_describe(cur, describe)), names), declared)
     # a plan's later runs take their binds as they come: a statement whose text binds are read first is not kept
     kept = key is not None and not _cast_targets(_numbered_placeholders(expr))
     if kept and transformed is not None and _reusable(expr, transformed):
         has_placeholder = bool(transformed.find(exp.Placeholder))
-        PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe, names))
+        PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe, names, declared))
     result = _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
     return _with_counts(result, counted if counted is not None else _counts_after(conn, expr))
 
@@ -1228,16 +1230,18 @@ def cursor(conn: FakeSnowflakeConnection) -> FakeSnowflakeCursor:
 
 
 def _declared_scale(dtype: Any) -> _scales.ScaledColumn | None:
-    """The scale of a TIMESTAMP_* or TIME type declared with 0-5 fractional digits (unnamed); None for others."""
-    if not isinstance(dtype, exp.DataType) or not dtype.expressions:
+    """A TIMESTAMP_* or TIME type declared with a scale, or TIMESTAMP_LTZ (unnamed); None for any other type."""
+    if not isinstance(dtype, exp.DataType):
         return None
     if dtype.this not in _TIMESTAMP_TYPES and dtype.this != exp.DataType.Type.TIME:
         return None
-    param = dtype.expressions[0]
+    local = dtype.this == exp.DataType.Type.TIMESTAMPLTZ
+    param = dtype.expressions[0] if dtype.expressions else None
     value = param.this if isinstance(param, exp.DataTypeParam) else param
-    if not (isinstance(value, exp.Literal) and value.is_int) or int(value.name) >= _scales.KEPT_DIGITS:
+    scale = int(value.name) if isinstance(value, exp.Literal) and value.is_int else 9
+    if scale >= 9 and not local:
         return None
-    return _scales.ScaledColumn("", int(value.name), dtype.this == exp.DataType.Type.TIME)
+    return _scales.ScaledColumn("", scale, dtype.this == exp.DataType.Type.TIME, local)
 
 
 def _cut_scaled_casts(expression: exp.Expr) -> exp.Expr:
@@ -1258,7 +1262,7 @@ def _cut_scaled_cast(node: exp.Expr) -> exp.Expr:
     without its scale, cut to the scale in DuckDB SQL."""
     to = node.args.get("to") if isinstance(node, exp.Cast) else None
     declared = _declared_scale(to)
-    if declared is None or not isinstance(to, exp.DataType):
+    if declared is None or not declared.cut or not isinstance(to, exp.DataType):
         return node
     inner = node.copy()
     inner.set("to", exp.DataType(this=to.this))
@@ -1298,7 +1302,7 @@ def _table_sql(table: exp.Table) -> str:
 
 
 def _column_scales(schema: exp.Schema) -> list[_scales.ScaledColumn]:
-    """The columns of a CREATE TABLE's column list declared with 0-5 fractional digits."""
+    """The columns of a CREATE TABLE's column list declared with a scale, or as TIMESTAMP_LTZ."""
     columns = []
     for column in schema.expressions:
         if isinstance(column, exp.ColumnDef) and (declared := _declared_scale(column.args.get("kind"))):
@@ -1381,6 +1385,80 @@ def _record_alter(
             scales.rename_column(key, old, new_name)
 
 
+@dataclasses.dataclass(frozen=True)
+class _ColumnRef:
+    """A query's output column that is a column of the one table it reads: its declared type is looked up at each
+    run (the table may be re-created between two runs of a cached plan)."""
+
+    key: _scales.TableKey
+    name: str | None  # None: every output column by its own name (`SELECT *`)
+
+
+_Declared = _scales.ScaledColumn | _ColumnRef | None
+
+
+def declared_types(conn: FakeSnowflakeConnection, expr: exp.Expr) -> tuple[_Declared, ...] | None:
+    """Where each output column of a query gets a TIMESTAMP type DuckDB does not keep (TIMESTAMP_LTZ, a scale): a
+    plain column of the one table read, a cast, CURRENT_TIMESTAMP. None when no column has one."""
+    if not isinstance(expr, exp.Select):
+        return None
+    table = _only_table(conn, expr)
+    items = [item.this if isinstance(item, exp.Alias) else item for item in expr.expressions]
+    if len(items) == 1 and isinstance(items[0], exp.Star):
+        return (_ColumnRef(table[0], None),) if table is not None else None
+    declared = tuple(_declared_of(item, table) for item in items)
+    return declared if any(d is not None for d in declared) else None
+
+
+def _only_table(conn: FakeSnowflakeConnection, select: exp.Select) -> tuple[_scales.TableKey, str] | None:
+    """The key and reference name (alias or name, upper case) of the one table a query reads, without joins."""
+    source = select.args.get("from_") or select.args.get("from")
+    table = source.this if isinstance(source, exp.From) else None
+    if select.args.get("joins") or not isinstance(table, exp.Table):
+        return None
+    key = _table_key(conn, table)
+    return (key, table.alias_or_name.upper()) if key is not None else None
+
+
+def _declared_of(item: exp.Expr, table: tuple[_scales.TableKey, str] | None) -> _Declared:
+    if isinstance(item, exp.Cast):
+        return _declared_scale(item.args.get("to"))
+    if isinstance(item, exp.CurrentTimestamp):
+        return _scales.ScaledColumn("", 9, local=True)
+    if isinstance(item, exp.Column) and isinstance(item.this, exp.Identifier) and table is not None:
+        if item.table and item.table.upper() != table[1]:
+            return None
+        name = _catalog_name(item.this)
+        return _ColumnRef(table[0], name) if name else None
+    return None
+
+
+def with_declared_types(
+    conn: FakeSnowflakeConnection, rowtype: list[dict[str, Any]], declared: tuple[_Declared, ...] | None
+) -> list[dict[str, Any]]:
+    """The result's columns with the TIMESTAMP_LTZ type of those `declared_types` found so."""
+    scales = _scales_of(conn)
+    if declared is None or scales is None:
+        return rowtype
+    first = declared[0]
+    found: list[_Declared]
+    if len(declared) == 1 and isinstance(first, _ColumnRef) and first.name is None:
+        found = [scales.column(first.key, str(column["name"])) for column in rowtype]
+    elif len(declared) == len(rowtype):
+        found = [scales.column(d.key, d.name) if isinstance(d, _ColumnRef) and d.name else d for d in declared]
+    else:
+        return rowtype
+    return [_declared_type(column, d) for column, d in zip(rowtype, found, strict=True)]
+
+
+def _declared_type(column: dict[str, Any], declared: _Declared) -> dict[str, Any]:
+    """A TIMESTAMP_TZ column's metadata as TIMESTAMP_LTZ when it was declared so. The scale stays 9: the driver
+    decodes a TIMESTAMP of a smaller scale from other encodings (an integer of that scale's units)."""
+    if not isinstance(declared, _scales.ScaledColumn) or not declared.local or column["type"] != "timestamp_tz":
+        return column
+    return {**column, "type": "timestamp_ltz"}
+
+
 def _written_table(expr: exp.Expr) -> exp.Table | None:
     """The table an INSERT, UPDATE, MERGE, COPY INTO or CREATE TABLE (...) AS SELECT writes."""
     target = expr.this if isinstance(expr, (exp.Insert, exp.Update, exp.Merge, exp.Copy)) else None
@@ -1399,15 +1477,15 @@ def _scaled_write(
     key = _table_key(conn, table) if table is not None else None
     if table is None or key is None:
         return None
-    declares = isinstance(expr, exp.Create) and isinstance(expr.this, exp.Schema) and _column_scales(expr.this)
-    return (table, key) if declares or scales.columns(key) else None
+    declared = _column_scales(expr.this) if isinstance(expr, exp.Create) and isinstance(expr.this, exp.Schema) else []
+    return (table, key) if any(c.cut for c in declared) or scales.cut_columns(key) else None
 
 
 def _cut_to_scales(
     conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, table: exp.Table, key: _scales.TableKey
 ) -> None:
     """Cut what a write left in the table to its columns' declared scales (in the write's transaction)."""
-    columns = scales.columns(key)
+    columns = scales.cut_columns(key)
     if columns:
         conn._duck_conn.execute(_scales.truncation_sql(_table_sql(table), columns))
 
@@ -1729,6 +1807,7 @@ class _Plan:
     last_sql: str  # the DuckDB SQL fakesnow ran
     describe: exp.Expr  # its parse of DESCRIBE <last_sql>
     names: tuple[OutputColumn, ...] | None  # `output_columns` of the statement
+    declared: tuple[_Declared, ...] | None  # `declared_types` of the statement
     #: The result's columns for an asynchronous query, by the binds' types and the catalog's generation (see
     #: `_plan_rowtype`).
     rowtypes: dict[tuple[int, tuple[Any, ...]], list[dict[str, Any]]] = dataclasses.field(
@@ -1850,6 +1929,7 @@ def _run_plan(
     values = params if params is None or isinstance(params, (list, dict)) else list(params)
     cur._execute(plan.transformed.copy(), values if plan.has_placeholder else None)
     rowtype = _named(_plan_rowtype(conn, cur, plan, params, generation), plan.names)
+    rowtype = with_declared_types(conn, rowtype, plan.declared)
     return _result(conn, cur, plan.type_id, rowtype, None, 0)
 
 

@@ -1,11 +1,12 @@
-"""Declared fractional-second scales of TIMESTAMP and TIME table columns, and the DuckDB SQL that cuts values to them.
+"""Declared TIMESTAMP and TIME types of table columns that DuckDB does not keep, and the SQL that cuts values to them.
 
 Snowflake keeps as many fractional digits as a TIMESTAMP_NTZ/LTZ/TZ or TIME column declares (0-9, 9 by default)
 and cuts a longer value, toward the earlier time (not rounding): `'...59.000000001'` in a TIMESTAMP_NTZ(0) column is
 `...59`, and a time before 1970 goes to the earlier second too. DuckDB keeps microseconds for every declared
-scale. A column declared with 0-5 digits is recorded here when its table is created or altered (`_fakesnow` reads
-the DDL); after each write to such a table, `truncation_sql` cuts what the write left, in the write's transaction.
-Scales 6-9 need nothing (DuckDB keeps 6 digits; see docs/local-snowflake.md for 7-9).
+scale, and has one type for TIMESTAMP_LTZ and TIMESTAMP_TZ. A column declared with a scale, or as TIMESTAMP_LTZ, is
+recorded here when its table is created or altered (`_fakesnow` reads the DDL): after each write to a table with
+columns of 0-5 digits, `truncation_sql` cuts what the write left, in the write's transaction (6 digits need
+nothing; see docs/local-snowflake.md for 7-9), and a query's result reports a plain column's declared type.
 
 This module only keeps names and writes SQL text: `_fakesnow` parses statements and runs the SQL.
 """
@@ -25,30 +26,43 @@ KEPT_DIGITS = 6
 
 @dataclasses.dataclass(frozen=True)
 class ScaledColumn:
-    """A column whose values Snowflake keeps with `scale` (0-5) fractional digits of a second."""
+    """A TIMESTAMP or TIME column (or expression) whose values Snowflake keeps with `scale` fractional digits."""
 
-    name: str  # as the catalog spells it
+    name: str  # as the catalog spells it ("" for an expression)
     scale: int
     time_of_day: bool = False  # TIME rather than TIMESTAMP_*
+    local: bool = False  # TIMESTAMP_LTZ (DuckDB's TIMESTAMPTZ stands for both it and TIMESTAMP_TZ)
+
+    @property
+    def cut(self) -> bool:
+        """Whether DuckDB keeps more digits than the scale."""
+        return self.scale < KEPT_DIGITS
 
 
 class ScaleRegistry:
-    """The declared scales below 6 of every table's columns, kept in step with CREATE / ALTER / DROP."""
+    """The declared scales and TIMESTAMP_LTZ types of every table's columns, kept in step with CREATE / ALTER /
+    DROP. Only columns that are not a default TIMESTAMP_NTZ/TZ or TIME (scale 9) have an entry."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tables: dict[TableKey, dict[str, ScaledColumn]] = {}
 
     def columns(self, key: TableKey) -> tuple[ScaledColumn, ...]:
-        """The table's columns to cut after a write (none for most tables: one dict look-up)."""
+        """The table's recorded columns (none for most tables: one dict look-up)."""
         if not self._tables:
             return ()
         with self._lock:
             return tuple(self._tables.get(key, {}).values())
 
-    def __contains__(self, key: TableKey) -> bool:
+    def column(self, key: TableKey, name: str) -> ScaledColumn | None:
+        if not self._tables:
+            return None
         with self._lock:
-            return key in self._tables
+            return self._tables.get(key, {}).get(name)
+
+    def cut_columns(self, key: TableKey) -> tuple[ScaledColumn, ...]:
+        """The table's columns to cut after a write."""
+        return tuple(column for column in self.columns(key) if column.cut)
 
     def define(self, key: TableKey, columns: Iterable[ScaledColumn]) -> None:
         """A table (re)created with these columns of declared scale (none: the table has no entry)."""
