@@ -3,6 +3,7 @@ JSON null of PARSE_JSON."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +24,7 @@ def test_as_functions_answer_the_value_of_their_type_else_null(connect: Any) -> 
         " AS_VARCHAR(PARSE_JSON('\"s\"')), AS_VARCHAR(PARSE_JSON('1')), AS_NUMBER(PARSE_JSON('12.5'), 10, 1),"
         " AS_ARRAY(PARSE_JSON('[1]')), AS_OBJECT(PARSE_JSON('[1]')), AS_CHAR(NULL)"
     ).fetchone()
-    assert row == (True, None, 2.5, None, 7, None, "s", None, Decimal("12.5"), "[1]", None, None)
+    assert row == (True, None, 2.5, None, 7, None, "s", None, Decimal("12.5"), "[\n  1\n]", None, None)
 
 
 def test_as_double_of_a_number_is_a_float_per_row(connect: Any) -> None:
@@ -54,4 +55,24 @@ def test_parse_json_of_null_in_any_case_is_the_json_null(connect: Any) -> None:
     ).fetchone()
     assert row is not None
     assert row[:2] == (False, True)
-    assert row[2].replace(" ", "").replace("\n", "") == '{"one":null,"three":"null"}'
+    assert row[2] == '{\n  "one": null,\n  "three": "null"\n}'
+
+
+VARIANTS = 'SELECT PARSE_JSON(\'{"a": [1, {"b": 2.5}], "c": {}}\'), PARSE_JSON(\'[1.7976931348623157e308, 0.1]\')'
+INDENTED = '{\n  "a": [\n    1,\n    {\n      "b": 2.5\n    }\n  ],\n  "c": {}\n}'
+FLOATS = "[\n  1.797693134862316e+308,\n  0.1\n]"
+
+
+@pytest.mark.parametrize("result_format", ["ARROW_FORCE", "JSON"])
+def test_variant_text_is_indented_with_floats_in_16_digits(connect: Any, result_format: str) -> None:
+    cur = connect(session_parameters={"PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": result_format}).cursor()
+    assert cur.execute(VARIANTS).fetchone() == (INDENTED, FLOATS)
+    assert json.loads(FLOATS)[0] == float("inf")  # as Snowflake's text of the largest double reads in Python
+
+
+def test_json_indent_sets_the_indentation(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("ALTER SESSION SET JSON_INDENT = 0")
+    assert cur.execute(VARIANTS).fetchone() == ('{"a":[1,{"b":2.5}],"c":{}}', "[1.797693134862316e+308,0.1]")
+    cur.execute("ALTER SESSION SET JSON_INDENT = 4")
+    assert cur.execute("SELECT ARRAY_CONSTRUCT(1, 2)").fetchone() == ("[\n    1,\n    2\n]",)

@@ -784,7 +784,8 @@ class Engine:
     def _one(self, record: QueryRecord, conn: Any, sql: str, params: Any) -> fs.StatementResult:
         session = record.session
         autocommit = bool(session.parameters.get("AUTOCOMMIT")) if conn is session.conn else None
-        fs.apply_session(conn, session.parameters.time_zone, autocommit)
+        indent = int(session.parameters.get("JSON_INDENT"))
+        fs.apply_session(conn, session.parameters.time_zone, autocommit, indent)
         with record.lock:
             if record.cancel_event.is_set():
                 raise QueryError(*_canceled())

@@ -244,8 +244,14 @@ class Database:
         self._fs.duck_conn.close()
 
 
-def apply_session(conn: FakeSnowflakeConnection, time_zone: str, autocommit: bool | None) -> None:
+def apply_session(
+    conn: FakeSnowflakeConnection,
+    time_zone: str,
+    autocommit: bool | None,
+    json_indent: int = _semistructured.DEFAULT_INDENT,
+) -> None:
     """Bring a connection in line with its session's parameters (a statement may have changed them since)."""
+    conn.json_indent = json_indent  # type: ignore[attr-defined]
     if getattr(conn, "time_zone", None) != time_zone:
         conn._duck_conn.execute(f"SET TimeZone = '{time_zone}'")  # a name `_parameters` checked
         conn.time_zone = time_zone  # type: ignore[attr-defined]
@@ -467,8 +473,10 @@ def _scaled(col: pa.Array) -> pa.Array:
         return col
 
 
-def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
+def _sf_column(col: pa.Array, sf_type: str, json_indent: int) -> pa.Array:
     t = col.type
+    if sf_type in _VARIANT_TYPES and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return _semistructured.variant_text(col, json_indent)
     if pa.types.is_timestamp(t):
         return _timestamp_struct(col, with_tz=sf_type == "timestamp_tz")
     if pa.types.is_time(t):
@@ -488,12 +496,20 @@ def _sf_column(col: pa.Array, sf_type: str) -> pa.Array:
     return col
 
 
-def to_snowflake_arrow(table: pa.Table, rowtype: list[dict[str, Any]]) -> pa.Table | None:
+_VARIANT_TYPES = frozenset({"variant", "object", "array"})
+
+
+def to_snowflake_arrow(
+    table: pa.Table, rowtype: list[dict[str, Any]], json_indent: int = _semistructured.DEFAULT_INDENT
+) -> pa.Table | None:
     """A DuckDB Arrow table -> the table in the encoding the driver decodes (field metadata from the rowtype), one
-    chunk per column so that any slice of it is one record batch. None when there are no rows."""
+    chunk per column so that any slice of it is one record batch; VARIANT text indented by the session's
+    JSON_INDENT. None when there are no rows."""
     if table.num_rows == 0:
         return None
-    arrays = [_sf_column(c.combine_chunks(), r["type"]) for c, r in zip(table.columns, rowtype, strict=True)]
+    arrays = [
+        _sf_column(c.combine_chunks(), r["type"], json_indent) for c, r in zip(table.columns, rowtype, strict=True)
+    ]
     fields = [
         pa.field(f.name, a.type).with_metadata(
             {
@@ -1518,7 +1534,8 @@ def _result(
         return StatementResult(
             rowtype, type_id, total, produced, json_rowset=rowset, database=db, schema=sc, stats=stats
         )
-    arrow = to_snowflake_arrow(table, rowtype)
+    indent = getattr(conn, "json_indent", _semistructured.DEFAULT_INDENT)
+    arrow = to_snowflake_arrow(table, rowtype, indent)
     return StatementResult(rowtype, type_id, table.num_rows, table.num_rows, arrow=arrow, database=db, schema=sc)
 
 

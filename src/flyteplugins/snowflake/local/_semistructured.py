@@ -1,4 +1,5 @@
-"""Snowflake's semi-structured (VARIANT) functions and casts that fakesnow leaves out or translates differently.
+"""Snowflake's semi-structured (VARIANT) functions and casts that fakesnow leaves out or translates differently, and
+VARIANT text as Snowflake writes it.
 
 Each function here rewrites a parsed Snowflake statement (sqlglot) before fakesnow's own transforms see it; the
 DuckDB functions they call (`TO_JSON`, `JSON_TYPE`, `UNHEX`) are written as calls fakesnow passes through. A VARIANT
@@ -8,6 +9,11 @@ other number), VARCHAR, ARRAY, OBJECT, NULL.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from typing import Any
+
+import pyarrow as pa
 from sqlglot import exp
 
 _DType = exp.DataType.Type
@@ -122,3 +128,61 @@ def _flattens(select: exp.Select) -> bool:
         (isinstance(fn, exp.Anonymous) and str(fn.name).upper() == "FLATTEN") or isinstance(fn, exp.Explode)
         for fn in select.find_all(exp.Anonymous, exp.Explode)
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# VARIANT text as Snowflake sends it
+
+#: Snowflake's default JSON_INDENT: VARIANT, OBJECT and ARRAY values arrive as JSON indented by this many spaces.
+DEFAULT_INDENT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Number:
+    """A JSON number as DuckDB wrote it (kept as text: an integer of 38 digits or a decimal stays exact)."""
+
+    text: str
+
+
+def variant_text(col: pa.Array, indent: int = DEFAULT_INDENT) -> pa.Array:
+    """A VARIANT column's JSON texts as Snowflake writes them: containers indented by `indent` spaces (JSON_INDENT;
+    0 writes them on one line), and a number DuckDB wrote with an exponent (a float: Snowflake keeps a number with
+    an exponent as a DOUBLE) with Snowflake's 16 digits, `1.797693134862316e+308`."""
+    return pa.array([None if v is None else _variant(v, indent) for v in col.to_pylist()], pa.string())
+
+
+def _variant(text: str, indent: int) -> str:
+    first = text[:1]
+    if first == '"':
+        return text  # a string: written as it is
+    if first not in ("[", "{"):
+        return _number_text(text) if first not in ("t", "f", "n") else text
+    value = json.loads(text, parse_float=_Number, parse_int=_Number)
+    return _write(value, indent, 0)
+
+
+def _number_text(text: str) -> str:
+    return f"{float(text):.15e}" if "e" in text or "E" in text else text
+
+
+def _write(value: Any, indent: int, level: int) -> str:
+    if isinstance(value, _Number):
+        return _number_text(value.text)
+    if isinstance(value, (dict, list)):
+        return _write_container(value, indent, level)
+    return json.dumps(value, ensure_ascii=False)  # a string, true, false, null
+
+
+def _write_container(value: dict[str, Any] | list[Any], indent: int, level: int) -> str:
+    opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+    if not value:
+        return opening + closing
+    if isinstance(value, dict):
+        colon = ": " if indent else ":"
+        items = [json.dumps(k, ensure_ascii=False) + colon + _write(v, indent, level + 1) for k, v in value.items()]
+    else:
+        items = [_write(v, indent, level + 1) for v in value]
+    if not indent:
+        return opening + ",".join(items) + closing
+    inner, outer = " " * (indent * (level + 1)), " " * (indent * level)
+    return opening + "\n" + ",\n".join(inner + item for item in items) + "\n" + outer + closing
