@@ -133,7 +133,7 @@ class BindStages:
             "autoCompress": True,
             "sourceCompression": "auto_detect",
             "overwrite": False,
-            "stageInfo": {"locationType": "LOCAL_FS", "location": target, "path": "/".join(ref.path), "creds": {}},
+            "stageInfo": {"locationType": "LOCAL_FS", "location": target, "creds": {}},
             "encryptionMaterial": None,
         }
 
