@@ -76,3 +76,16 @@ def test_json_indent_sets_the_indentation(connect: Any) -> None:
     assert cur.execute(VARIANTS).fetchone() == ('{"a":[1,{"b":2.5}],"c":{}}', "[1.797693134862316e+308,0.1]")
     cur.execute("ALTER SESSION SET JSON_INDENT = 4")
     assert cur.execute("SELECT ARRAY_CONSTRUCT(1, 2)").fetchone() == ("[\n    1,\n    2\n]",)
+
+
+def test_a_json_null_flattened_stays_a_variant_null(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("CREATE TEMPORARY TABLE KEPT (V VARIANT)")
+    cur.execute("INSERT INTO KEPT SELECT VALUE FROM " + _flatten('[null, 1.1, {"k": null}]'))
+    assert cur.execute("SELECT V, V IS NULL FROM KEPT").fetchall() == [
+        ("null", False),
+        ("1.1", False),
+        ('{\n  "k": null\n}', False),
+    ]
+    rows = cur.execute("SELECT KEY, VALUE, VALUE::VARCHAR FROM " + _flatten('{"a": null, "b": "x"}')).fetchall()
+    assert sorted(rows) == [("a", "null", None), ("b", '"x"', "x")]

@@ -193,6 +193,7 @@ class Database:
     def __init__(self, python_slots: int = 1) -> None:
         self._fs = FakeSnow()
         self._fs.results_cache = _NoResultsCache()
+        self._fs.duck_conn.execute(_semistructured.FLATTEN_MACRO_SQL)
         # fakesnow creates a missing database and schema at connect with check-then-create: two logins at once
         # on a fresh server both try, and one fails with "Schema ... already exists".
         self._connect_lock = threading.Lock()
@@ -1167,7 +1168,8 @@ class _Cursor(FakeSnowflakeCursor):
     def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
         expression = _semistructured.rewrite(_cut_scaled_casts(_convert_timezone_to_tz(expression)))
         expression = expression.transform(_seeded_random, copy=False)
-        return super()._transform(expression.transform(_wide_number_column, copy=False), params)
+        transformed = super()._transform(expression.transform(_wide_number_column, copy=False), params)
+        return transformed.transform(_semistructured.own_flatten, copy=False)
 
 
 def _wide_number_column(node: exp.Expr) -> exp.Expr:

@@ -39,6 +39,34 @@ _CHAR_TYPES = frozenset({_DType.CHAR, _DType.NCHAR})
 _BINARY_TYPES = frozenset({_DType.BINARY, _DType.VARBINARY})
 
 
+#: FLATTEN's rows, as Snowflake's: a JSON null element is a VARIANT null (the text `null`), not SQL NULL. Created in
+#: the in-memory database's own catalog, which every session's catalog can call it in.
+FLATTEN_MACRO = "memory.main._sf_flatten"
+FLATTEN_MACRO_SQL = f"""
+CREATE OR REPLACE MACRO {FLATTEN_MACRO}(input) AS TABLE
+SELECT hash(doc)::UBIGINT AS SEQ, e.k AS KEY, coalesce(e.k, '[' || e.n || ']') AS PATH,
+    CASE WHEN e.k IS NULL THEN e.n END AS INDEX, e.v AS VALUE, doc AS THIS
+FROM (
+    SELECT doc, unnest(list_transform(range(len(vals)), lambda i: {{'k': keys[i + 1], 'n': i, 'v': vals[i + 1]}})) AS e
+    FROM (
+        SELECT doc,
+            CASE json_type(doc) WHEN 'ARRAY' THEN json_extract(doc, '$[*]') WHEN 'OBJECT' THEN json_extract(doc, '$.*')
+                ELSE []::JSON[] END AS vals,
+            CASE json_type(doc) WHEN 'OBJECT' THEN json_keys(doc) END AS keys
+        FROM (SELECT TO_JSON(input) AS doc)
+    )
+)
+"""
+
+
+def own_flatten(node: exp.Expr) -> exp.Expr:
+    """fakesnow's FLATTEN table function (its `_fs_flatten` macro, which makes a JSON null element SQL NULL) -> ours;
+    for a statement fakesnow has transformed."""
+    if isinstance(node, exp.Anonymous) and str(node.name).lower() == "_fs_flatten":
+        return exp.Anonymous(this=FLATTEN_MACRO, expressions=[e.copy() for e in node.expressions])
+    return node
+
+
 def rewrite(expression: exp.Expr) -> exp.Expr:
     """The statement with the rewrites below applied (in place)."""
     return expression.transform(_rewrite_node, copy=False)
