@@ -23,10 +23,10 @@ THRESHOLD = 65_280  # Snowflake's CLIENT_STAGE_ARRAY_BINDING_THRESHOLD
 ROWS = 100_000
 
 
-def _put(cur: Any, target: str) -> dict[str, Any]:
+def _put(cur: Any, target: str, source: str = "1.csv") -> dict[str, Any]:
     """The local Snowflake's answer to the driver's PUT of a file into `target` (as `_upload_stream` sends it)."""
     ret: dict[str, Any] = cur._execute_helper(
-        "PUT file://1.csv ?", binding_params={"1": {"type": "TEXT", "value": target}}
+        f"PUT file://{source} ?", binding_params={"1": {"type": "TEXT", "value": target}}
     )
     return ret
 
@@ -150,6 +150,11 @@ def test_a_stage_path_out_of_the_stage_is_refused(connect: Connect) -> None:
         put = _put(cur, path)
         assert not put["success"] and "invalid stage location" in put["message"]
     assert cur.execute("select count(*) from escapes").fetchone() == (0,)
+    for source in ("..", "."):
+        put = cur._execute_helper(
+            f"PUT file://{source} ?", binding_params={"1": {"type": "TEXT", "value": "@SYSTEMBIND/a"}}
+        )
+        assert not put["success"] and "invalid file name" in put["message"]
 
 
 def test_a_missing_stage_or_an_empty_path_is_a_snowflake_error(connect: Connect) -> None:

@@ -81,9 +81,14 @@ def parse_ref(text: str, database: str | None, schema: str | None) -> StageRef |
     return StageRef(db, sc, parts[-1], _path_parts(text, path))
 
 
+def _plain(name: str) -> bool:
+    """A file or directory name with no meaning to a path: letters, digits, '_', '.', '=', '-', not only dots."""
+    return _PATH_PART.fullmatch(name) is not None and name.strip(".") != ""
+
+
 def _path_parts(text: str, path: str) -> tuple[str, ...]:
     parts = tuple(part for part in path.split("/") if part)
-    if any(not _PATH_PART.fullmatch(part) or part.strip(".") == "" for part in parts):
+    if not all(_plain(part) for part in parts):
         raise StageError(
             1003,
             "42000",
@@ -126,6 +131,8 @@ class BindStages:
         target = _inside(stage, ref.path)
         os.makedirs(target, mode=0o700, exist_ok=True)
         name = os.path.basename(source.replace("\\", "/"))
+        if not _plain(name):
+            raise StageError(1003, "42000", f"SQL compilation error:\ninvalid file name '{source}' for a bind stage")
         return {
             "command": "UPLOAD",
             "src_locations": [name],
