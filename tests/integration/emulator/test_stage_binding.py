@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import snowflake.connector
 
+from flyteplugins.snowflake.local import LocalSnowflake
+
 Connect = Any  # conftest's `connect` fixture
 
 
@@ -196,6 +198,16 @@ def test_the_stage_is_private_and_ends_with_its_session(connect: Connect) -> Non
     conn.close()
     assert not os.path.exists(stage)
     assert connect().cursor().execute("show stages like 'SYSTEMBIND'").fetchall() == []
+
+
+def test_the_stages_go_when_the_server_stops() -> None:
+    with LocalSnowflake() as sf, snowflake.connector.connect(**sf.connect_kwargs(paramstyle="qmark")) as conn:
+        cur = conn.cursor()
+        cur.execute("create or replace table left_behind (a int)")
+        cur.executemany("insert into left_behind values (?)", [[i] for i in range(THRESHOLD)])
+        root = os.path.dirname(os.path.dirname(_stage_location(cur, "@SYSTEMBIND/p")))
+        assert os.path.isdir(root)
+    assert not os.path.exists(root)
 
 
 def test_put_to_any_other_stage_is_still_refused(connect: Connect) -> None:
