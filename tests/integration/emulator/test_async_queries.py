@@ -74,3 +74,39 @@ def test_async_query_rows_are_written_for_later_reads(connect: Any, wait_done: A
     cur.execute_async("insert into async_target select * from range(5)")
     assert wait_done(conn, cur.sfqid)[-1] == QueryStatus.SUCCESS
     assert cur.execute("select count(*) from async_target").fetchone() == (5,)
+
+
+def test_an_async_query_sees_the_sessions_temporary_tables(connect: Any, wait_done: Any) -> None:
+    conn = connect()
+    cur = conn.cursor()
+    cur.execute("create or replace temporary table session_rows (n int)")
+    cur.execute("insert into session_rows values (1), (2)")
+    cur.execute_async("select n from session_rows order by n")
+    query_id = cur.sfqid
+    assert wait_done(conn, query_id)[-1] == QueryStatus.SUCCESS
+    cur.get_results_from_sfqid(query_id)
+    assert cur.fetchall() == [(1,), (2,)]
+    cur.execute("drop table session_rows")
+    cur.execute_async("select count(*) from session_rows")  # dropped: the async query no longer finds it
+    assert wait_done(conn, cur.sfqid)[-1] == QueryStatus.FAILED_WITH_ERROR
+    with pytest.raises(ProgrammingError) as raised:
+        conn.get_query_status_throw_if_error(cur.sfqid)
+    assert raised.value.errno == 2003
+
+
+def test_a_temporary_table_query_waiting_for_its_session_is_cancelled_at_once(
+    connect: Any, assert_cancelled: Any
+) -> None:
+    conn = connect()
+    cur = conn.cursor()
+    cur.execute("create or replace temporary table session_wait (n int)")
+    cur.execute_async("select system$wait(30), count(*) from session_wait")  # holds the session's connection
+    holding = cur.sfqid
+    cur.execute_async("select count(*) from session_wait")  # waits for it
+    waiting = cur.sfqid
+    started = time.monotonic()
+    cur.execute(f"select system$cancel_query('{waiting}')")
+    assert_cancelled(conn, waiting)
+    assert time.monotonic() - started < 5
+    cur.execute(f"select system$cancel_query('{holding}')")
+    assert_cancelled(conn, holding)

@@ -2,7 +2,9 @@
 
 Every query runs in a worker thread. A synchronous request runs on its session's DuckDB cursor (one at a time,
 so a session keeps its transaction and temporary tables); an asynchronous one runs on a cursor of its own, so
-concurrent queries never share rows and a status poll never waits for a running query.
+concurrent queries never share rows and a status poll never waits for a running query. An asynchronous statement
+that names one of the session's temporary tables (which DuckDB keeps per connection) runs on the session's cursor
+instead, one at a time with the session's other statements; a cancel ends it at once while it waits for them.
 
 Life cycle: NO_DATA (submitted; QUEUED while it waits for a query thread, as for a busy warehouse) -> [first
 status knob, e.g. RESUMING_WAREHOUSE] -> RUNNING (at least
@@ -656,14 +658,21 @@ class Engine:
             return _answer_parameters(session, classified.statement)
         if session.closed:
             raise QueryError(390111, "08003", "Session no longer exists.  New login required to access the service.")
-        if record.asynchronous:
+        if record.asynchronous and not _names_any(record.sql, session.temporary_tables):
             conn = self._db.fork(session.conn, session.parameters.time_zone)
             try:
                 return self._statements(record, conn)
             finally:
                 fs.close(conn)
-        with session.lock:
+        # synchronous, or asynchronous and naming a temporary table of the session, which only the session's
+        # connection sees: one at a time with the session's other statements
+        while not session.lock.acquire(timeout=0.05):
+            if record.cancel_event.is_set():
+                raise QueryError(*_canceled())
+        try:
             return self._statements(record, session.conn)
+        finally:
+            session.lock.release()
 
     def _statements(self, record: QueryRecord, conn: Any) -> fs.StatementResult:
         if record.bind_stage is not None:
@@ -813,6 +822,8 @@ class Engine:
             if multi_insert.matches(sql) and not record.describe_only:
                 return multi_insert.run(conn, sql, params)
             result = fs.execute(conn, sql, params, record.batch, record.describe_only)
+            if conn is session.conn and _DDL.match(sql):  # it may have made or dropped a temporary table
+                session.temporary_tables = fs.temporary_tables(conn)
             self._stage_created(record, conn, sql)
             return self._objects.filter_listing(record.session, sql, self._stage_listing(record.session, sql, result))
         except AccessError as exc:
@@ -959,6 +970,16 @@ def _hold(seconds: float, record: QueryRecord, parent: QueryRecord | None) -> No
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+_DDL = re.compile(r"\s*(CREATE|DROP|ALTER)\b", re.IGNORECASE)
+
+
+def _names_any(sql: str, names: frozenset[str]) -> bool:
+    """Whether `sql` mentions one of `names` as a word (a mention in a string literal counts too: then the
+    statement only runs where it need not)."""
+    upper = sql.upper()
+    return any(re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", upper) for name in names if name in upper)
 
 
 def _canceled() -> tuple[int, str, str]:

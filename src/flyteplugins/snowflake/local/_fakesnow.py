@@ -212,7 +212,8 @@ class Database:
         """A connection for one asynchronous query: the session's database, schema and variables, its own cursor.
 
         Async queries run concurrently, so they cannot share the session's DuckDB cursor. Temporary tables and an
-        open transaction of the session are therefore not visible to them (documented approximation).
+        open transaction of the session are therefore not visible here: the engine runs a statement that names one
+        of the session's temporary tables on the session's connection instead.
         """
         with self.gate.held():
             forked = FakeSnowflakeConnection(
@@ -261,6 +262,16 @@ def apply_session(
         # was off, so a BEGIN's transaction would stay open across the switch)
         commit_open_transaction(conn)
         conn._autocommit = autocommit
+
+
+def temporary_tables(conn: FakeSnowflakeConnection) -> frozenset[str]:
+    """The names (upper case) of the temporary tables and views of a session's connection (DuckDB keeps them per
+    connection, so no other connection sees them)."""
+    rows = conn._duck_conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary "
+        "UNION ALL SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+    ).fetchall()
+    return frozenset(str(name).upper() for (name,) in rows)
 
 
 def interrupt(conn: FakeSnowflakeConnection) -> None:

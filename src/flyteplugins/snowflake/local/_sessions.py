@@ -66,6 +66,9 @@ class Session:
         app, version = self.client
         return app != "PythonConnector" or version >= (2, 9, 0)
 
+    #: the names (upper case) of the session's temporary tables and views: an asynchronous statement that names
+    #: one runs on the session's connection, which alone sees them (`_engine`)
+    temporary_tables: frozenset[str] = frozenset()
     #: the session's temporary procedures (`_procedures`): (database, schema, name) -> overloads
     procedures: dict[Any, Any] = dataclasses.field(default_factory=dict)
 
