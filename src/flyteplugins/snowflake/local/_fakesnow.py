@@ -49,7 +49,7 @@ from sqlglot import TokenType, exp
 
 import snowflake.connector.errors as sf_errors
 
-from . import _parameters, _scales, _semistructured
+from . import _parameters, _scales, _semistructured, _vectors
 from . import _text_input as text_input
 
 SERVER_VERSION: str = fs_transforms.SERVER_VERSION
@@ -398,14 +398,16 @@ def _write_ipc(sink: Any, table: pa.Table) -> None:
 
 def _rowtype(describe_rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     rows = [(name, _WIDER_TYPES.get(str(typ), str(typ)), *rest) for name, typ, *rest in describe_rows]
+    # DuckDB knows a table column declared NOT NULL (its DESCRIBE says "NO"); fakesnow calls every column nullable
+    nullable = [str(row[2]).upper() != "NO" for row in describe_rows]
+    vectors = [_vectors.column_info(str(row[0]), row[1], null) for row, null in zip(rows, nullable, strict=True)]
     try:
-        infos = describe_as_rowtype(rows)
+        infos = iter(describe_as_rowtype([row for row, vector in zip(rows, vectors, strict=True) if vector is None]))
     except NotImplementedError as exc:
         raise ProgrammingError(
             msg=f"SQL compilation error: unsupported result type {exc}", errno=2040, sqlstate="0A000"
         ) from None
-    # DuckDB knows a table column declared NOT NULL (its DESCRIBE says "NO"); fakesnow calls every column nullable
-    return [{**info, "nullable": str(row[2]).upper() != "NO"} for info, row in zip(infos, describe_rows, strict=True)]
+    return [vector or {**next(infos), "nullable": null} for vector, null in zip(vectors, nullable, strict=True)]
 
 
 def rowtype_for_arrow(schema: pa.Schema) -> list[dict[str, Any]]:
@@ -550,6 +552,8 @@ def json_rowset(result: StatementResult, offset: int = 0, rows: int | None = Non
 
 def _json_values(col: pa.Array, info: dict[str, Any]) -> list[str | None]:
     sf_type = info["type"]
+    if sf_type == "vector":
+        return [None if v is None else _vectors.json_text(v, info) for v in col.to_pylist()]
     if sf_type.startswith("timestamp"):
         return [None if v is None else _json_timestamp(v, info["scale"] or 0) for v in col.to_pylist()]
     if sf_type == "time":
@@ -1174,13 +1178,14 @@ _TIMESTAMP_TYPES = frozenset(
 class _Cursor(FakeSnowflakeCursor):
     """fakesnow's cursor, with casts to a TIMESTAMP or TIME of 0-5 fractional digits cut to them, CONVERT_TIMEZONE
     of two arguments made a TIMESTAMP_TZ and the semi-structured functions and casts of `_semistructured`
-    rewritten, before fakesnow's own transforms."""
+    rewritten before fakesnow's own transforms, and the VECTOR types and functions of `_vectors` after them."""
 
     def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
         expression = _semistructured.rewrite(_cut_scaled_casts(_convert_timezone_to_tz(expression)))
         expression = expression.transform(_seeded_random, copy=False)
         transformed = super()._transform(expression.transform(_wide_number_column, copy=False), params)
-        return transformed.transform(_semistructured.own_flatten, copy=False)
+        # VECTOR after fakesnow's transforms, which take any list type for an ARRAY (a VARIANT: JSON)
+        return _vectors.rewrite(transformed.transform(_semistructured.own_flatten, copy=False))
 
 
 def _wide_number_column(node: exp.Expr) -> exp.Expr:
