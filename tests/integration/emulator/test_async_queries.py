@@ -110,3 +110,12 @@ def test_a_temporary_table_query_waiting_for_its_session_is_cancelled_at_once(
     assert time.monotonic() - started < 5
     cur.execute(f"select system$cancel_query('{holding}')")
     assert_cancelled(conn, holding)
+
+
+def test_a_temporary_table_created_asynchronously_stays_with_its_session(connect: Any, wait_done: Any) -> None:
+    conn = connect()
+    cur = conn.cursor()
+    cur.execute_async("create or replace temporary table made_async (n int)")
+    assert wait_done(conn, cur.sfqid)[-1] == QueryStatus.SUCCESS
+    cur.execute("insert into made_async values (7)")
+    assert cur.execute("select n from made_async").fetchall() == [(7,)]

@@ -3,8 +3,9 @@
 Every query runs in a worker thread. A synchronous request runs on its session's DuckDB cursor (one at a time,
 so a session keeps its transaction and temporary tables); an asynchronous one runs on a cursor of its own, so
 concurrent queries never share rows and a status poll never waits for a running query. An asynchronous statement
-that names one of the session's temporary tables (which DuckDB keeps per connection) runs on the session's cursor
-instead, one at a time with the session's other statements; a cancel ends it at once while it waits for them.
+that creates a temporary table or names one of the session's (DuckDB keeps them per connection) runs on the
+session's cursor instead, one at a time with the session's other statements; a cancel ends it at once while it
+waits for them.
 
 Life cycle: NO_DATA (submitted; QUEUED while it waits for a query thread, as for a busy warehouse) -> [first
 status knob, e.g. RESUMING_WAREHOUSE] -> RUNNING (at least
@@ -658,13 +659,13 @@ class Engine:
             return _answer_parameters(session, classified.statement)
         if session.closed:
             raise QueryError(390111, "08003", "Session no longer exists.  New login required to access the service.")
-        if record.asynchronous and not _names_any(record.sql, session.temporary_tables):
+        if record.asynchronous and not _needs_session(record.sql, session.temporary_tables):
             conn = self._db.fork(session.conn, session.parameters.time_zone)
             try:
                 return self._statements(record, conn)
             finally:
                 fs.close(conn)
-        # synchronous, or asynchronous and naming a temporary table of the session, which only the session's
+        # synchronous, or asynchronous and about a temporary table of the session, which only the session's
         # connection sees: one at a time with the session's other statements
         while not session.lock.acquire(timeout=0.05):
             if record.cancel_event.is_set():
@@ -973,6 +974,15 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 _DDL = re.compile(r"\s*(CREATE|DROP|ALTER)\b", re.IGNORECASE)
+
+
+_CREATES_TEMPORARY = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:LOCAL\s+|GLOBAL\s+)?(?:TEMP|TEMPORARY)\b", re.I)
+
+
+def _needs_session(sql: str, temporary_tables: frozenset[str]) -> bool:
+    """Whether a statement must run on its session's connection: it creates a temporary table (which must outlive
+    the statement) or names one (which only that connection sees)."""
+    return _CREATES_TEMPORARY.search(sql) is not None or _names_any(sql, temporary_tables)
 
 
 def _names_any(sql: str, names: frozenset[str]) -> bool:
