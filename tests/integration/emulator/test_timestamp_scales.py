@@ -149,3 +149,48 @@ def test_results_report_timestamp_ltz_for_plain_columns_casts_and_current_timest
     # an expression of a column has DuckDB's type, TIMESTAMP_TZ
     cur.execute("SELECT DATEADD(day, 1, ltz) AS d FROM typed")
     assert [c.type_code for c in cur.description] == [7]
+
+
+SCALED_VALUES = (
+    "CREATE OR REPLACE TABLE typed (i INT, ntz TIMESTAMP_NTZ(3), ltz TIMESTAMP_LTZ(0), tz TIMESTAMP_TZ(5), tm TIME(2))"
+)
+
+
+@pytest.mark.parametrize("result_format", ["ARROW", "JSON"])
+def test_results_report_the_declared_scale_and_values_arrive_whole(connect: Any, result_format: str) -> None:
+    conn = connect(timezone="UTC", session_parameters={"PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": result_format})
+    cur = conn.cursor()
+    cur.execute(SCALED_VALUES)
+    cur.execute(
+        "INSERT INTO typed VALUES (1, '1969-12-31 23:59:59.0019', '1969-12-31 23:59:59.9', "
+        "'2020-02-02 02:02:02.1234567', '23:59:59.999'), (2, NULL, NULL, NULL, NULL), "
+        "(3, '9999-12-31 23:59:59.999999', '0001-01-01 00:00:00', '2262-04-12 00:00:00.000019', '00:00:00.01')"
+    )
+    sql = "SELECT ntz, ltz, tz, tm, CAST(ntz AS TIMESTAMP_NTZ(1)) AS c FROM typed ORDER BY i"
+    rows = cur.execute(sql).fetchall()
+    assert [(c.name, c.scale) for c in cur.description] == [("NTZ", 3), ("LTZ", 0), ("TZ", 5), ("TM", 2), ("C", 1)]
+    utc = dt.timezone.utc
+    assert [tuple(_naive_utc(v) if isinstance(v, dt.datetime) else v for v in row) for row in rows] == [
+        (
+            dt.datetime(1969, 12, 31, 23, 59, 59, 1000),
+            dt.datetime(1969, 12, 31, 23, 59, 59),
+            dt.datetime(2020, 2, 2, 2, 2, 2, 123450),
+            dt.time(23, 59, 59, 990000),
+            dt.datetime(1969, 12, 31, 23, 59, 59),
+        ),
+        (None, None, None, None, None),
+        (
+            dt.datetime(9999, 12, 31, 23, 59, 59, 999000),
+            dt.datetime(1, 1, 1),
+            dt.datetime(2262, 4, 12, 0, 0, 0, 10),
+            dt.time(0, 0, 0, 10000),
+            dt.datetime(9999, 12, 31, 23, 59, 59, 900000),
+        ),
+    ]
+    assert rows[0][1].tzinfo is not None and rows[0][2].utcoffset() == utc.utcoffset(None)
+    if result_format == "ARROW":
+        # pandas takes the unit of the scale: a year-9999 value of scale 3 is no overflow
+        frame = cur.execute(sql).fetch_pandas_all()
+        assert str(frame["NTZ"].dtype) == "datetime64[ms]"
+        assert frame["NTZ"][2].to_pydatetime() == dt.datetime(9999, 12, 31, 23, 59, 59, 999000)
+        assert frame["TZ"][0].to_pydatetime().astimezone(utc) == dt.datetime(2020, 2, 2, 2, 2, 2, 123450, tzinfo=utc)

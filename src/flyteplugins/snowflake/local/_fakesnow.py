@@ -453,6 +453,27 @@ def _timestamp_struct(col: pa.Array, with_tz: bool) -> pa.Array:
     return pa.StructArray.from_arrays(arrays, fields=fields, mask=mask)
 
 
+def _scaled_timestamp(col: pa.Array, sf_type: str, scale: int) -> pa.Array:
+    """A TIMESTAMP of scale 0-6 as Snowflake sends it: NTZ and LTZ as int64 units of the scale since 1970, TZ as
+    {epoch in those units, tz offset + 1440} (field metadata byteLength 8). The driver reads a smaller scale so."""
+    units = _in_units(col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64()), scale)
+    if sf_type != "timestamp_tz":
+        return units
+    fields = [pa.field("epoch", pa.int64(), nullable=False), pa.field("timezone", pa.int32(), nullable=False)]
+    mask = pc.is_null(col) if col.null_count else None
+    return pa.StructArray.from_arrays([pc.fill_null(units, 0), _offsets(col)], fields=fields, mask=mask)
+
+
+def _in_units(micros: pa.Array, scale: int) -> pa.Array:
+    """Microseconds -> units of 10**-scale seconds, toward the earlier time for a scale below 6."""
+    if scale >= _scales.KEPT_DIGITS:
+        return pc.multiply(micros, 10 ** (scale - _scales.KEPT_DIGITS))
+    step = 10 ** (_scales.KEPT_DIGITS - scale)
+    truncated = pc.divide(micros, step)  # toward zero: one less for a negative remainder
+    negative = pc.less(pc.subtract(micros, pc.multiply(truncated, step)), 0)
+    return pc.if_else(negative, pc.subtract(truncated, 1), truncated)
+
+
 def _offsets(col: pa.Array) -> pa.Array:
     """Each value's UTC offset in its column's time zone (DuckDB's session TimeZone), in minutes + 1440."""
     zone = col.type.tz
@@ -487,14 +508,16 @@ def _scaled(col: pa.Array) -> pa.Array:
         return col
 
 
-def _sf_column(col: pa.Array, sf_type: str, json_indent: int) -> pa.Array:
+def _sf_column(col: pa.Array, sf_type: str, json_indent: int, scale: int | None = None) -> pa.Array:
     t = col.type
     if sf_type in _VARIANT_TYPES and (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return _semistructured.variant_text(col, json_indent)
+    if pa.types.is_timestamp(t) and scale is not None and scale <= _scales.KEPT_DIGITS:
+        return _scaled_timestamp(col, sf_type, scale)
     if pa.types.is_timestamp(t):
         return _timestamp_struct(col, with_tz=sf_type == "timestamp_tz")
-    if pa.types.is_time(t):
-        return pc.multiply(col.cast(pa.time64("us")).cast(pa.int64()), 1000)
+    if pa.types.is_time(t):  # units of the scale since midnight
+        return _in_units(col.cast(pa.time64("us")).cast(pa.int64()), 9 if scale is None else scale)
     if pa.types.is_null(t):
         return col.cast(pa.string())
     if pa.types.is_decimal(t) and t.scale == 0:
@@ -522,7 +545,8 @@ def to_snowflake_arrow(
     if table.num_rows == 0:
         return None
     arrays = [
-        _sf_column(c.combine_chunks(), r["type"], json_indent) for c, r in zip(table.columns, rowtype, strict=True)
+        _sf_column(c.combine_chunks(), r["type"], json_indent, r["scale"])
+        for c, r in zip(table.columns, rowtype, strict=True)
     ]
     fields = [
         pa.field(f.name, a.type).with_metadata(
@@ -531,6 +555,7 @@ def to_snowflake_arrow(
                 "precision": str(r["precision"] or 38),
                 "scale": str(r["scale"] or 0),
                 "charLength": str(r["length"] or 0),
+                **({"byteLength": "8"} if pa.types.is_struct(a.type) and a.type.num_fields == 2 else {}),
             }
         )
         for f, a, r in zip(table.schema, arrays, rowtype, strict=True)
@@ -556,8 +581,9 @@ def _json_values(col: pa.Array, info: dict[str, Any]) -> list[str | None]:
         return [None if v is None else _vectors.json_text(v, info) for v in col.to_pylist()]
     if sf_type.startswith("timestamp"):
         return [None if v is None else _json_timestamp(v, info["scale"] or 0) for v in col.to_pylist()]
-    if sf_type == "time":
-        return [None if v is None else _json_seconds(v, info["scale"] or 0) for v in col.to_pylist()]
+    if sf_type == "time":  # units of the scale
+        scale = info["scale"] or 0
+        return [None if v is None else _json_seconds(v * 10 ** (9 - scale), scale) for v in col.to_pylist()]
     if sf_type == "fixed" and info["scale"] and pa.types.is_integer(col.type):  # scaled integers (`_scaled`)
         scale = -int(info["scale"])
         return [None if v is None else str(decimal.Decimal(v).scaleb(scale)) for v in col.to_pylist()]
@@ -578,8 +604,14 @@ def _json_seconds(nanos: int, scale: int) -> str:
     return f"{sign}{seconds}.{fraction // 10 ** (9 - scale):0{scale}d}"
 
 
-def _json_timestamp(value: dict[str, int], scale: int) -> str:
-    text = _json_seconds(value["epoch"] * 1_000_000_000 + value["fraction"], scale)
+def _json_timestamp(value: int | dict[str, int], scale: int) -> str:
+    """A value of `_timestamp_struct` (epoch seconds and nanoseconds) or of `_scaled_timestamp` (units)."""
+    if isinstance(value, int):
+        return _json_seconds(value * 10 ** (9 - scale), scale)
+    if "fraction" in value:
+        text = _json_seconds(value["epoch"] * 1_000_000_000 + value["fraction"], scale)
+    else:
+        text = _json_seconds(value["epoch"] * 10 ** (9 - scale), scale)
     return f"{text} {value['timezone']}" if "timezone" in value else text
 
 
@@ -1486,11 +1518,14 @@ def with_declared_types(
 
 
 def _declared_type(column: dict[str, Any], declared: _Declared) -> dict[str, Any]:
-    """A TIMESTAMP_TZ column's metadata as TIMESTAMP_LTZ when it was declared so. The scale stays 9: the driver
-    decodes a TIMESTAMP of a smaller scale from other encodings (an integer of that scale's units)."""
-    if not isinstance(declared, _scales.ScaledColumn) or not declared.local or column["type"] != "timestamp_tz":
+    """A TIMESTAMP or TIME column's metadata with its declared scale, and TIMESTAMP_LTZ when it was declared so.
+    (A scale of 7 or 8 is reported as 9: the values have microseconds, sent as for 9.)"""
+    sf_type = str(column["type"])
+    if not isinstance(declared, _scales.ScaledColumn) or not sf_type.startswith("time"):
         return column
-    return {**column, "type": "timestamp_ltz"}
+    local = declared.local and sf_type == "timestamp_tz"
+    scale = declared.scale if declared.scale <= _scales.KEPT_DIGITS else 9
+    return {**column, "type": "timestamp_ltz" if local else sf_type, "scale": scale}
 
 
 def _written_table(expr: exp.Expr) -> exp.Table | None:
