@@ -38,7 +38,7 @@ BASE_CONNECT_KWARGS: Mapping[str, Any] = {
     # Server-side binding: values never enter the SQL text or the query history.
     "paramstyle": "numeric",
     # Without internet, platform detection probes cloud metadata endpoints and stalls ~5 s now and then.
-    "platform_detection_timeout_seconds": 0,
+    "platform_detection_timeout_seconds": 0.0,  # a float: the driver checks its type
     # The service owns the session's life; never open a browser or keep a heartbeat thread per session.
     "client_session_keep_alive": False,
     # NUMBER(p,s) with s > 0 as exact decimals in Arrow/pandas: Snowflake sends those of up to 18 digits as scaled

@@ -135,3 +135,30 @@ def test_login_rejection_knob(sf: Any, connect: Any) -> None:
     assert info.value.errno == 390100
     sf.configure(reject_logins=False)
     assert connect()
+
+
+def test_a_login_naming_a_database_or_schema_that_does_not_exist_creates_none(sf: Any, connect: Any) -> None:
+    cur = connect(database="NO_SUCH_DB", schema="NO_SUCH_SCHEMA").cursor()
+    assert cur.execute("select current_database(), current_schema()").fetchone() == (None, None)
+    assert cur.connection.database is None and cur.connection.schema is None
+    names = [row[1] for row in cur.execute("show databases").fetchall()]
+    assert "NO_SUCH_DB" not in names and sf.database in names
+    cur = connect(schema="NO_SUCH_SCHEMA").cursor()  # the database exists, the schema does not
+    assert cur.execute("select current_database(), current_schema()").fetchone() == (sf.database, None)
+    assert "NO_SUCH_SCHEMA" not in [row[1] for row in cur.execute(f"show schemas in database {sf.database}")]
+
+
+def test_validate_default_parameters_refuses_a_context_that_does_not_exist(sf: Any, connect: Any) -> None:
+    assert connect(validate_default_parameters=True).database == sf.database  # all of these exist
+    for missing in ({"database": "NO_SUCH_DB"}, {"schema": "NO_SUCH_SCHEMA"}, {"warehouse": "NO_SUCH_WH"}):
+        kind = next(iter(missing))
+        with pytest.raises(DatabaseError, match=f"The requested {kind} does not exist or not authorized") as info:
+            connect(validate_default_parameters=True, **missing)
+        assert info.value.errno == 390201
+    connect(warehouse="NO_SUCH_WH")  # without validation the login succeeds, with no warehouse
+
+
+def test_a_created_database_has_a_public_schema_to_log_in_to(sf: Any, connect: Any) -> None:
+    connect().cursor().execute("create database if not exists LOGIN_TARGET")
+    cur = connect(database="LOGIN_TARGET", schema="PUBLIC", validate_default_parameters=True).cursor()
+    assert cur.execute("select current_database(), current_schema()").fetchone() == ("LOGIN_TARGET", "PUBLIC")

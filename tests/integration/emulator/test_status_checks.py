@@ -30,7 +30,7 @@ async def app() -> AsyncIterator[Any]:
     from flyteplugins.snowflake.local._app import State, build_app
     from flyteplugins.snowflake.local._knobs import Knobs
 
-    state = State(Knobs(), "test-admin-token-0123456789", users={"FLYTE": "local"})
+    state = State(Knobs(), "test-admin-token-0123456789", users={"FLYTE": "local"}, databases=[("FLYTE", "PUBLIC")])
     front = build_app(state)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=front), base_url="http://local") as client:
         login = await client.post(

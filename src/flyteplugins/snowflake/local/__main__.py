@@ -15,13 +15,15 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from ._access import DEFAULT_WAREHOUSE
+from ._access import DEFAULT_DATABASE, DEFAULT_WAREHOUSE, parse_database
 from ._admin_token import ADMIN_AUTH_SCHEME, ADMIN_TOKEN_ENV, server_token
 from ._knobs import Knobs, check_loopback, parse_first_status
 from ._login_user import DEFAULT_USER, PASSWORD_ENV, server_password
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool, list[str], str]:
+def parse_args(
+    argv: Sequence[str] | None = None,
+) -> tuple[str, int, Knobs, bool, list[str], str, list[tuple[str, str]]]:
     parser = argparse.ArgumentParser(
         prog="python -m flyteplugins.snowflake.local",
         description="A local Snowflake for tests: the official driver connects to it over HTTP on loopback.",
@@ -90,6 +92,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
         help=f"a warehouse that exists from the start (repeatable; default {DEFAULT_WAREHOUSE})",
     )
     parser.add_argument(
+        "--database",
+        action="append",
+        metavar="DB[.SCHEMA]",
+        help=f"a database (with its PUBLIC schema) and schema that exist from the start (repeatable; default "
+        f"{DEFAULT_DATABASE}); a login naming one that does not exist has none, as in Snowflake",
+    )
+    parser.add_argument(
         "--user",
         default=DEFAULT_USER,
         help=f"the user that logs in from the start (default {DEFAULT_USER}); its password is {PASSWORD_ENV} when "
@@ -125,10 +134,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, int, Knobs, bool
             strict_users=not args.open_logins,
         )
         check_loopback(args.host)
+        databases = [parse_database(text) for text in args.database or [DEFAULT_DATABASE]]
     except ValueError as exc:
         parser.error(str(exc))
     warehouses = args.warehouse or [DEFAULT_WAREHOUSE]
-    return args.host, args.port, knobs, bool(args.exit_with_stdin), warehouses, str(args.user)
+    return args.host, args.port, knobs, bool(args.exit_with_stdin), warehouses, str(args.user), databases
 
 
 def _exit_on_stdin_eof() -> None:
@@ -137,7 +147,7 @@ def _exit_on_stdin_eof() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    host, port, knobs, exit_with_stdin, warehouses, user = parse_args(argv)
+    host, port, knobs, exit_with_stdin, warehouses, user, databases = parse_args(argv)
     password, password_made_up = server_password()
     try:
         admin_token, made_up = server_token()
@@ -168,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             admin_token=admin_token,
             warehouses=warehouses,
             users={user: password},
+            databases=databases,
         )
 
 

@@ -9,6 +9,8 @@ Enough of Snowflake's access model to produce its errors, not a grant model:
 * A role registered with `add_role` may use only the warehouses and databases it lists (`None`: all); a role
   that is not registered may use everything. `SHOW WAREHOUSES/DATABASES/SCHEMAS` list what the role may use.
 * A user may be given a default role and warehouse, and the roles it may log in with.
+* Databases and schemas exist once created (`CREATE DATABASE/SCHEMA`, or `--database` at start-up): a login
+  naming one that does not exist creates nothing and has no current database or schema, as in Snowflake.
 """
 
 from __future__ import annotations
@@ -20,6 +22,20 @@ import time
 from collections.abc import Iterable
 
 DEFAULT_WAREHOUSE = "COMPUTE_WH"
+DEFAULT_DATABASE = "FLYTE.PUBLIC"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def parse_database(text: str) -> tuple[str, str]:
+    """`DB.SCHEMA` (or `DB`, for its PUBLIC schema) -> (DB, SCHEMA), upper case as Snowflake resolves unquoted
+    names. Raises ValueError naming the problem."""
+    parts = text.split(".")
+    if len(parts) > 2 or not all(_IDENTIFIER.fullmatch(part) for part in parts):
+        raise ValueError(f"--database {text!r}: expected DATABASE or DATABASE.SCHEMA, each a plain identifier")
+    database, schema = [*parts, "PUBLIC"][:2]
+    return database.upper(), schema.upper()
+
+
 WAREHOUSE_SIZES = (
     "X-Small",
     "Small",

@@ -57,6 +57,7 @@ class State:
         admin_token: str,
         warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,),
         users: Mapping[str, str] | None = None,
+        databases: Sequence[tuple[str, str]] = (),
     ) -> None:
         if not admin_token:
             raise ValueError("the local Snowflake needs an admin token")
@@ -68,6 +69,8 @@ class State:
         self.initial_users = {user.name: user for user in (User.build(n, password=p) for n, p in (users or {}).items())}
         self.sessions.users.update(self.initial_users)
         self.database = fs.Database()
+        for database, schema in databases:  # what exists from the start (logins create nothing)
+            self.database.create(database, schema)
         self.directory = Directory(warehouses)
         self.engine = Engine(self.database, lambda: self.knobs, objects=Objects(self.directory))
         self.started = time.time()
@@ -136,6 +139,19 @@ def _login_context(
     return role, directory.usable_warehouse(role, warehouse), roles
 
 
+def _validate_context(session: Session, params: Mapping[str, str]) -> None:
+    """`validate_default_parameters=True`: a login naming a database, schema or warehouse that it does not get
+    (it does not exist, or its role may not use it) fails, as in Snowflake; without it such a login succeeds
+    without a current one."""
+    for kind, asked, got in (
+        ("database", params.get("databaseName"), session.database),
+        ("schema", params.get("schemaName"), session.schema),
+        ("warehouse", params.get("warehouse"), session.warehouse),
+    ):
+        if asked and not got:
+            raise LoginError(390201, f"The requested {kind} does not exist or not authorized.")
+
+
 def build_app(state: State) -> ASGIApp:
     """The ASGI app of one local Snowflake (`state` holds its in-memory database). Serve it with uvicorn."""
 
@@ -179,9 +195,13 @@ def build_app(state: State) -> ASGIApp:
         session.client = (str(data.get("CLIENT_APP_ID") or ""), _version(data.get("CLIENT_APP_VERSION")))
         try:
             session.parameters.set_at_login(session_parameters)
-        except ParameterError as exc:
+            if session.parameters.get("CLIENT_VALIDATE_DEFAULT_PARAMETERS"):
+                _validate_context(session, params)
+        except (ParameterError, LoginError) as exc:
             state.sessions.delete(session)
             await asyncio.to_thread(fs.close, conn)
+            if isinstance(exc, LoginError):
+                return _error(exc.errno, exc.message, "08004")
             return _error(exc.errno, exc.message, exc.sqlstate)
         # the session's time zone on its connection now, not in its first statement's time
         await asyncio.to_thread(fs.apply_session, conn, session.parameters.time_zone, None)

@@ -77,6 +77,8 @@ _WIDER_TYPES = {
 sqlglot.Dialect.get_or_raise("snowflake")
 sqlglot.Dialect.get_or_raise("duckdb")
 
+#: the schema every database has from its creation, as in Snowflake
+PUBLIC_SCHEMA = "PUBLIC"
 # statements that may be the driver's stage binding: CREATE TEMPORARY STAGE, PUT
 _STAGE_COMMAND = re.compile(r"\s*(?:put|create)\s", re.IGNORECASE)
 HISTORY_FUNCTIONS = frozenset(
@@ -191,22 +193,39 @@ class Database:
     """The shared in-memory DuckDB database, with a fakesnow connection per session or per query."""
 
     def __init__(self, python_slots: int = 1) -> None:
-        self._fs = FakeSnow()
+        # As in Snowflake, a login naming a database or schema that does not exist creates nothing (fakesnow's
+        # default creates both): the session then has no current database or schema.
+        self._fs = FakeSnow(create_database_on_connect=False, create_schema_on_connect=False)
         self._fs.results_cache = _NoResultsCache()
         self._fs.duck_conn.execute(_semistructured.FLATTEN_MACRO_SQL)
-        # fakesnow creates a missing database and schema at connect with check-then-create: two logins at once
-        # on a fresh server both try, and one fails with "Schema ... already exists".
         self._connect_lock = threading.Lock()
         self.gate = PythonGate(python_slots)
         self.scales = _scales.ScaleRegistry()
 
     def connect(self, database: str | None, schema: str | None, autocommit: bool = True) -> FakeSnowflakeConnection:
-        """A session's connection (its own DuckDB cursor, so sessions never see each other's rows)."""
+        """A session's connection (its own DuckDB cursor, so sessions never see each other's rows). Its current
+        database and schema are the ones named that exist; a name that does not exist leaves it unset (None)."""
         with self._connect_lock:
             conn = self._fs.connect(database, schema, autocommit=autocommit)
+        if not conn.database_set:
+            conn.database = None
+        if not conn.schema_set:
+            conn._schema = None
         conn._duck_conn = _gated(conn._duck_conn, self.gate)
         conn.scales = self.scales  # type: ignore[attr-defined]
         return conn
+
+    def create(self, database: str, schema: str) -> None:
+        """Create a database (with its PUBLIC schema) and a schema in it, each unless it exists: what a server
+        starts with, for its first logins."""
+        conn = self.connect(None, None)
+        try:
+            cur = conn.cursor()
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+            for name in {PUBLIC_SCHEMA, schema}:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{name}")
+        finally:
+            conn.close()
 
     def fork(self, conn: FakeSnowflakeConnection, time_zone: str) -> FakeSnowflakeConnection:
         """A connection for one asynchronous query: the session's database, schema and variables, its own cursor.
@@ -1018,6 +1037,7 @@ def _execute_parsed(
             _record_scales(conn, scales, expr)
         if written is not None and scales is not None:
             _cut_to_scales(conn, scales, *written)
+    _create_public_schema(conn, expr)
     transformed = cur._last_transformed
     if transformed is not None and transformed.args.get("put_stage_data"):
         raise ProgrammingError(msg="PUT is not supported by the local Snowflake", errno=2, sqlstate="0A000")
@@ -1150,6 +1170,18 @@ def _column_types(conn: FakeSnowflakeConnection, table: exp.Table) -> dict[str, 
     ).fetchall()
     first = rows[0][0] if rows else None
     return {name: duck_type for db, name, duck_type in rows if db == first}
+
+
+def _create_public_schema(conn: FakeSnowflakeConnection, expr: exp.Expr) -> None:
+    """After CREATE DATABASE: its PUBLIC schema, which Snowflake creates with every database (fakesnow does not)."""
+    if not isinstance(expr, exp.Create) or str(expr.args.get("kind") or "").upper() != "DATABASE":
+        return
+    ident = expr.this.this if isinstance(expr.this, exp.Table) else None
+    if not isinstance(ident, exp.Identifier):
+        return
+    database = ident.name if ident.quoted else ident.name.upper()
+    # straight to DuckDB: fakesnow's CREATE SCHEMA would also make it the session's current schema
+    conn._duck_conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}".{PUBLIC_SCHEMA}')
 
 
 def _track_transaction(conn: FakeSnowflakeConnection, expr: exp.Expr) -> None:

@@ -117,7 +117,8 @@ class LocalSnowflake:
             `reset()` returns to these. `first_status` is `(STATUS, ms)` or `"STATUS:MS"`.
         account, user, password, database, schema, warehouse: what `connect_kwargs` returns. The user logs in
             with this password from the start (and stays through `reset()`); other users only once `add_user`
-            registered them, as in Snowflake.
+            registered them, as in Snowflake. The database (with its PUBLIC schema), the schema and the
+            warehouse exist from the start: a login naming others has no current database, schema or warehouse.
         open_logins: accept any user name and password (unlike Snowflake; for quick experiments only).
         startup_timeout_s: how long to wait for the `READY` line.
 
@@ -145,7 +146,7 @@ class LocalSnowflake:
         open_logins: bool = False,
     ) -> None:
         self._args = ["--host", host, "--port", str(port), "--min-query-ms", str(min_query_ms)]
-        self._args += ["--warehouse", warehouse]
+        self._args += ["--warehouse", warehouse, "--database", f"{database}.{schema}"]
         if first_status is not None:
             status, ms = first_status.split(":", 1) if isinstance(first_status, str) else first_status
             self._args += ["--first-status", f"{status}:{int(ms)}"]
@@ -299,7 +300,7 @@ class LocalSnowflake:
             "protocol": "http",
             "network_timeout": 30,
             "login_timeout": 10,
-            "platform_detection_timeout_seconds": 0,
+            "platform_detection_timeout_seconds": 0.0,  # a float: the driver checks its type
         }
         kwargs.update(overrides)
         return kwargs

@@ -38,12 +38,13 @@ async def serve_async(
     admin_token: str,
     warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,),
     users: Mapping[str, str] | None = None,
+    databases: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Serve until cancelled or signalled; `on_ready(host, port)` runs once connections are accepted. Admin
     requests must carry `admin_token`; `warehouses` exist from the start (and again after a reset); `users`
-    (name -> password) log in from the start."""
+    (name -> password) log in from the start; `databases` ((database, schema) pairs) exist from the start."""
     check_loopback(host)
-    state = State(knobs or Knobs(), admin_token, warehouses, users)
+    state = State(knobs or Knobs(), admin_token, warehouses, users, databases)
     app = build_app(state)
     config = uvicorn.Config(
         app,
@@ -81,6 +82,7 @@ def serve(
     admin_token: str,
     warehouses: Sequence[str] = (DEFAULT_WAREHOUSE,),
     users: Mapping[str, str] | None = None,
+    databases: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Serve the local Snowflake in this process until interrupted (Ctrl-C / SIGTERM). `users` (name ->
     password) log in from the start and stay through `reset`; other users only once added at run time.
@@ -89,4 +91,7 @@ def serve(
         token = secrets.token_urlsafe(32)  # admin requests send `Authorization: Bearer <token>`
         serve(port=0, admin_token=token, on_ready=lambda host, port: print(f"READY {host}:{port}", flush=True))
     """
-    asyncio.run(serve_async(host, port, knobs, on_ready, admin_token=admin_token, warehouses=warehouses, users=users))
+    serving = serve_async(
+        host, port, knobs, on_ready, admin_token=admin_token, warehouses=warehouses, users=users, databases=databases
+    )
+    asyncio.run(serving)
