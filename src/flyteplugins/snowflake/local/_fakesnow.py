@@ -51,6 +51,7 @@ import snowflake.connector.errors as sf_errors
 
 from . import _parameters, _scales, _semistructured, _vectors
 from . import _text_input as text_input
+from ._temporary_names import TemporaryNames
 
 SERVER_VERSION: str = fs_transforms.SERVER_VERSION
 SnowflakeError = sf_errors.Error
@@ -783,18 +784,25 @@ def _execute(
     batch: list[tuple[Any, ...]] | None,
     describe_only: bool,
 ) -> StatementResult:
-    key = _plan_key(conn, sql) if batch is None and not describe_only else None
+    names = _temporary_names(conn)
+    # a session with qualified temporary names reads the same text differently from others: no shared plans
+    key = _plan_key(conn, sql) if batch is None and not describe_only and not names else None
     plan = PLANS.get(key) if key is not None else None
     if plan is not None:
         return _run_plan(conn, plan, params)
-    expr = parse_one(sql)
+    expr = written = parse_one(sql)
     if isinstance(expr, exp.Use) and expr.args.get("kind") is None:
         sql = _use_with_kind(expr)
+    context = (conn.database, conn.schema)
+    if (rewritten := names.rewrite(expr, *context)) is not None:
+        expr, sql = rewritten, rewritten.sql(dialect="snowflake")
     query = isinstance(expr, (exp.Select, exp.SetOperation))
     if _is_ddl(expr):
         commit_open_transaction(conn)
     try:
-        return _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
+        result = _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
+        names.record(written, *context)
+        return result
     finally:
         if not query:
             CATALOG.changed()  # it may have created, altered or dropped what later queries read
@@ -859,6 +867,15 @@ def _next_transaction_id(started: float) -> str:
 def transaction_id(conn: FakeSnowflakeConnection) -> str | None:
     """The id of the session's open transaction, None without one (`CURRENT_TRANSACTION()`)."""
     return getattr(conn, "transaction_id", None) if conn._in_transaction else None
+
+
+def _temporary_names(conn: FakeSnowflakeConnection) -> TemporaryNames:
+    """The session's temporary objects created with a qualified name (see `_temporary_names`)."""
+    names: TemporaryNames | None = getattr(conn, "temporary_names", None)
+    if names is None:
+        names = TemporaryNames()
+        conn.temporary_names = names  # type: ignore[attr-defined]
+    return names
 
 
 def _use_with_kind(expr: exp.Use) -> str:
