@@ -116,3 +116,14 @@ def test_a_second_overload_with_as_many_arguments_is_refused(connect: Any) -> No
     with pytest.raises(ProgrammingError, match="second overload of TWICE") as raised:
         cur.execute("create or replace procedure twice(a varchar) returns int language sql as begin return 1; end;")
     assert raised.value.errno == 2
+
+
+@pytest.mark.parametrize(
+    "sql", ["show procedures", "show user procedures like 'X%'", "describe procedure greet(varchar, int)"]
+)
+def test_listing_procedures_is_refused_rather_than_answered_empty(connect: Any, sql: str) -> None:
+    cur = connect().cursor()
+    cur.execute(GREET)
+    with pytest.raises(ProgrammingError, match="SHOW PROCEDURES and DESCRIBE PROCEDURE") as raised:
+        cur.execute(sql)
+    assert raised.value.errno == 2

@@ -11,7 +11,8 @@ A `CALL` runs as one query: the arguments cast to their declared types, the retu
 rows) cast to the return type, in a column named as the procedure. Anything else (other languages, statements
 before the RETURN, variables, loops, branches, exceptions, argument defaults, overloads with as many arguments as
 another) fails at CREATE with an error naming it. Overloads are told apart by their number of arguments.
-Temporary procedures belong to their session; the others to the server, by database and schema.
+Temporary procedures belong to their session; the others to the server, by database and schema. SHOW PROCEDURES
+and DESCRIBE PROCEDURE are refused.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _DROP = re.compile(
     rf"^\s*DROP\s+PROCEDURE\s+(?P<exists>IF\s+EXISTS\s+)?(?P<name>{_NAME}(?:\.{_NAME}){{0,2}})\s*\(",
     re.IGNORECASE,
 )
+_LISTING = re.compile(r"^\s*(?:SHOW\s+(?:USER\s+)?PROCEDURES|DESC(?:RIBE)?\s+PROCEDURE)\b", re.IGNORECASE)
 _CALL = re.compile(rf"^\s*CALL\s+(?P<name>{_NAME}(?:\.{_NAME}){{0,2}})\s*\(", re.IGNORECASE)
 _RETURNS = re.compile(r"\s*RETURNS\s+(?:(?P<table>TABLE)\s*\(|(?P<type>[A-Za-z_]\w*(?:\s+\w+)*?)\s*(?=[(\s]|$))", re.I)
 #: The clauses between RETURNS and AS that change nothing here (LANGUAGE is checked on its own).
@@ -99,6 +101,8 @@ class Procedures:
             return self._drop(session, conn, sql, match)
         if (match := _CALL.match(sql)) is not None:
             return self._call(session, conn, sql, match, params)
+        if _LISTING.match(sql):  # fakesnow would answer no rows
+            raise _not_emulated("SHOW PROCEDURES and DESCRIBE PROCEDURE", "call the procedure to check it exists")
         return None
 
     def _overloads(self, session: Session, conn: Any, name: str, temporary: bool) -> dict[int, Procedure]:
