@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from snowflake.connector.constants import FIELD_ID_TO_NAME
-from snowflake.connector.errors import ProgrammingError
+from snowflake.connector.errors import IntegrityError, ProgrammingError
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +135,39 @@ def test_an_invalid_vector_type_is_a_compilation_error(connect: Any, sf_type: st
     with pytest.raises(ProgrammingError, match=f"invalid VECTOR {problem}") as info:
         cur.execute(f"CREATE TEMPORARY TABLE BAD (V {sf_type})")
     assert "SQL compilation error" in str(info.value.msg)
+
+
+def test_a_null_element_written_into_a_vector_column_without_a_cast_is_refused(connect: Any) -> None:
+    cur = connect().cursor()
+    _vector_table(cur)
+    with pytest.raises(IntegrityError, match=r"VECTOR\(INT, 3\) value has no NULL elements: column IV"):
+        cur.execute("INSERT INTO VT SELECT 4, [1, NULL, 3], NULL")
+    with pytest.raises(IntegrityError, match="no NULL elements"):
+        cur.execute("UPDATE VT SET IV = [7, NULL, 9] WHERE ID = 1")
+    assert cur.execute("SELECT IV FROM VT WHERE ID = 1").fetchone() == ([1, -2, 3],)
+
+
+def test_a_null_element_in_an_added_vector_column_is_refused_when_read(connect: Any) -> None:
+    cur = connect().cursor()
+    _vector_table(cur)
+    cur.execute("ALTER TABLE VT ADD COLUMN EXTRA VECTOR(FLOAT, 2)")
+    cur.execute("UPDATE VT SET EXTRA = [1, NULL] WHERE ID = 1")
+    with pytest.raises(ProgrammingError, match="NULL element"):
+        cur.execute("SELECT EXTRA FROM VT WHERE ID = 1")
+    assert cur.execute("SELECT EXTRA FROM VT WHERE ID = 2").fetchone() == (None,)
+
+
+def test_a_vector_casts_to_a_vector_of_the_other_element_type(connect: Any) -> None:
+    cur = connect().cursor()
+    row = cur.execute("SELECT [1, 2, 3]::VECTOR(INT, 3)::VECTOR(FLOAT, 3), [1.25, 2]::VECTOR(FLOAT, 2)::VECTOR(INT, 2)")
+    assert row.fetchone() == ([1.0, 2.0, 3.0], [1, 2])
+
+
+def test_describe_table_names_vector_columns_as_snowflake_does(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("CREATE OR REPLACE TABLE VECTORS_DESCRIBED (ID INT, IV VECTOR(INT, 3), FV VECTOR(FLOAT, 2))")
+    try:
+        types = {row[0]: row[1] for row in cur.execute("DESCRIBE TABLE VECTORS_DESCRIBED").fetchall()}
+    finally:
+        cur.execute("DROP TABLE VECTORS_DESCRIBED")
+    assert types == {"ID": "NUMBER(38,0)", "IV": "VECTOR(INT, 3)", "FV": "VECTOR(FLOAT, 2)"}

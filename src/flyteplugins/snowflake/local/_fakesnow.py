@@ -529,6 +529,8 @@ def _scaled(col: pa.Array) -> pa.Array:
 
 
 def _sf_column(col: pa.Array, sf_type: str, json_indent: int, scale: int | None = None) -> pa.Array:
+    if sf_type == "vector":
+        return _vectors.arrow_column(col)
     t = col.type
     if sf_type in _VARIANT_TYPES and (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return _semistructured.variant_text(col, json_indent)
@@ -675,6 +677,8 @@ def snowflake_error(exc: SnowflakeError, sql: str) -> SnowflakeError:
     """fakesnow's error for `sql` in Snowflake's words where fakesnow passes DuckDB's through: a missing object
     (002003), an unknown function or procedure (002140), an unknown column (000904). Others as they are."""
     message = str(exc.raw_msg or "")
+    if (refused := _vectors.refusal(message)) is not None:
+        return refused
     if (found := _MISSING_OBJECT.match(message)) is not None:
         name = found.group(1).upper()
         dropped = _DROP.match(sql)  # DROP TABLE / VIEW names the kind: "Table 'T' does not exist..."
@@ -1069,6 +1073,8 @@ def _execute_parsed(
         has_placeholder = bool(transformed.find(exp.Placeholder))
         PLANS.put(key, _Plan(type_id, transformed.copy(), has_placeholder, last_sql, describe, names, declared))
     result = _result(conn, cur, type_id, rowtype, batch, batch_rowcount)
+    if isinstance(expr, exp.Describe) and result.arrow is not None:
+        result = dataclasses.replace(result, arrow=_vectors.described(result.arrow))
     return _with_counts(result, counted if counted is not None else _counts_after(conn, expr))
 
 

@@ -15,6 +15,8 @@ import re
 import struct
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 import snowflake.connector.errors as sf_errors
@@ -30,6 +32,8 @@ _ELEMENTS = {_DType.INT: _INT, _DType.BIGINT: _INT, _DType.DOUBLE: _FLOAT}
 _BY_DUCKDB = {duck: (name, info) for duck, name, info in _ELEMENTS.values()}
 MAX_DIMENSION = 4096
 _DUCKDB_ARRAY = re.compile(r"^(INTEGER|FLOAT)\[(\d+)\]$")
+_NULL_ELEMENT = "A VECTOR({name}, {dimension}) value has no NULL elements: column {column} refuses one"
+_CHECK_REFUSAL = re.compile(r"^Constraint Error: CHECK constraint failed .*\(Error: (A VECTOR\(.*refuses one)\)")
 
 #: Snowflake's vector functions (as sqlglot reads them) -> DuckDB's list function of the same measure. The
 #: arguments are read as DOUBLE lists, so INT vectors work too and vectors of different dimensions fail.
@@ -46,6 +50,8 @@ def rewrite(expression: exp.Expr) -> exp.Expr:
 
 
 def _rewrite_node(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.ColumnDef) and _is_vector(node.args.get("kind")) and isinstance(node.parent, exp.Schema):
+        return _checked_column(node)
     if isinstance(node, exp.Cast) and _is_vector(node.args.get("to")):
         return _checked_cast(node)
     if _is_vector(node):
@@ -91,15 +97,38 @@ def _array_type(element: str, dimension: int | None) -> exp.DataType:
     return exp.DataType.build(f"{element}{suffix}", dialect="duckdb")
 
 
+def _checked_column(column: exp.ColumnDef) -> exp.ColumnDef:
+    """A table's VECTOR column refuses a value with NULL elements, which an array written into it without a cast
+    may have (DuckDB takes them; Snowflake's vectors have none). Its type is rewritten after this, as a child.
+    (DuckDB cannot add a column with a check: a column added by ALTER TABLE has none, and `arrow_column` refuses
+    such a value when it is read.)"""
+    element, dimension = _declared(column.args["kind"])
+    name = _BY_DUCKDB[element][0]
+    listed = exp.Cast(this=exp.column(column.this.copy()), to=_array_type(element, None))
+    counted = exp.Anonymous(this="LIST_COUNT", expressions=[listed])
+    message = _NULL_ELEMENT.format(name=name, dimension=dimension, column=column.name)
+    refused = exp.Anonymous(this="ERROR", expressions=[exp.Literal.string(message)])
+    check = exp.Case(
+        ifs=[exp.If(this=exp.NEQ(this=counted, expression=exp.Literal.number(dimension)), true=refused)],
+        default=exp.true(),
+    )
+    constraints = [
+        *column.args.get("constraints", []),
+        exp.ColumnConstraint(kind=exp.CheckColumnConstraint(this=check)),
+    ]
+    column.set("constraints", constraints)
+    return column
+
+
 def _checked_cast(node: exp.Cast) -> exp.Expr:
     """`x::VECTOR(INT, 3)` -> x as a list of the element type, refused unless it has 3 elements and no NULL (a
     TRY_CAST gives NULL instead), then cast to INTEGER[3]. An element that is not a number fails DuckDB's cast."""
     element, dimension = _declared(node.args["to"])
     name = _BY_DUCKDB[element][0]
     trying = isinstance(node, exp.TryCast)
-    listed = exp.Cast(this=node.this, to=_array_type(element, None)) if not trying else None
-    if listed is None:
-        listed = exp.TryCast(this=node.this, to=_array_type(element, None))
+    operand = rewrite(node.this)  # `transform` does not visit a replaced node's children: `x::VECTOR(...)::VECTOR(...)`
+    kind = exp.TryCast if trying else exp.Cast
+    listed = kind(this=operand, to=_array_type(element, None))
     length = exp.Anonymous(this="LEN", expressions=[listed.copy()])
     counted = exp.Anonymous(this="LIST_COUNT", expressions=[listed.copy()])
     target = f"VECTOR({name}, {dimension})"
@@ -160,6 +189,39 @@ def _l1_distance(left: exp.Expr, right: exp.Expr) -> exp.Expr:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Results
+
+
+def described(table: pa.Table) -> pa.Table:
+    """A DESCRIBE's answer with its `type` column naming vectors as Snowflake does (VECTOR(INT, 3), not DuckDB's
+    INTEGER[3])."""
+    if "type" not in table.column_names:
+        return table
+    types = table.column("type")
+    for duckdb_name, (name, _) in _BY_DUCKDB.items():
+        types = pc.replace_substring_regex(types, rf"^{duckdb_name}\[(\d+)\]$", rf"VECTOR({name}, \1)")
+    return table.set_column(table.column_names.index("type"), table.schema.field("type"), types)
+
+
+def refusal(message: str) -> sf_errors.ProgrammingError | None:
+    """A VECTOR column's check refusing a NULL element (DuckDB's message names the whole check) in plain words."""
+    found = _CHECK_REFUSAL.search(message)
+    if found is None:
+        return None
+    return sf_errors.ProgrammingError(msg=found.group(1), errno=100072, sqlstate="22000")
+
+
+def arrow_column(column: pa.Array) -> pa.Array:
+    """A VECTOR result column as the driver reads it: DuckDB's fixed-size list, as it is. A NULL element (a column
+    added by ALTER TABLE has no check against one) is refused: the driver would read it as 0."""
+    elements = column.flatten()
+    if elements.null_count:
+        raise sf_errors.ProgrammingError(
+            msg="A VECTOR value has a NULL element; Snowflake's vectors have none: write it with a cast, as"
+            " [1, 2, 3]::VECTOR(INT, 3), which refuses one",
+            errno=100090,
+            sqlstate="22000",
+        )
+    return column
 
 
 def column_info(name: str, duckdb_type: str, nullable: bool) -> dict[str, Any] | None:
