@@ -194,3 +194,12 @@ def test_results_report_the_declared_scale_and_values_arrive_whole(connect: Any,
         assert str(frame["NTZ"].dtype) == "datetime64[ms]"
         assert frame["NTZ"][2].to_pydatetime() == dt.datetime(9999, 12, 31, 23, 59, 59, 999000)
         assert frame["TZ"][0].to_pydatetime().astimezone(utc) == dt.datetime(2020, 2, 2, 2, 2, 2, 123450, tzinfo=utc)
+
+
+def test_an_asynchronous_insert_is_cut_too(connect: Any, wait_done: Any) -> None:
+    conn = connect(timezone="UTC")
+    cur = conn.cursor()
+    cur.execute("CREATE OR REPLACE TABLE scaled (t TIMESTAMP_NTZ(1))")
+    cur.execute_async("INSERT INTO scaled VALUES ('2020-01-01 00:00:00.99')")
+    wait_done(conn, cur.sfqid)
+    assert cur.execute("SELECT t FROM scaled").fetchall() == [(dt.datetime(2020, 1, 1, 0, 0, 0, 900000),)]
