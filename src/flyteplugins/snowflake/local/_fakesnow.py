@@ -1932,7 +1932,7 @@ class _Plan:
     last_sql: str  # the DuckDB SQL fakesnow ran
     describe: exp.Expr  # its parse of DESCRIBE <last_sql>
     names: tuple[OutputColumn, ...] | None  # `output_columns` of the statement
-    declared: tuple[_Declared, ...] | None  # `declared_types` of the statement
+    declared: tuple[_Declared, ...] | None = None  # `declared_types` of the statement
     #: The result's columns for an asynchronous query, by the binds' types and the catalog's generation (see
     #: `_plan_rowtype`).
     rowtypes: dict[tuple[int, tuple[Any, ...]], list[dict[str, Any]]] = dataclasses.field(
