@@ -162,3 +162,14 @@ def test_a_created_database_has_a_public_schema_to_log_in_to(sf: Any, connect: A
     connect().cursor().execute("create database if not exists LOGIN_TARGET")
     cur = connect(database="LOGIN_TARGET", schema="PUBLIC", validate_default_parameters=True).cursor()
     assert cur.execute("select current_database(), current_schema()").fetchone() == ("LOGIN_TARGET", "PUBLIC")
+
+
+def test_a_login_naming_a_role_that_does_not_exist_is_refused(sf: Any, connect: Any) -> None:
+    with pytest.raises(
+        DatabaseError, match="Role 'NO_SUCH_ROLE' specified in the connect string does not exist"
+    ) as info:
+        connect(role="no_such_role")
+    assert info.value.errno == 390189
+    assert connect(role="SYSADMIN").cursor().execute("select current_role()").fetchone() == ("SYSADMIN",)
+    sf.add_role("REGISTERED_ROLE", warehouses=None, databases=None)
+    assert connect(role="registered_role").cursor().execute("select current_role()").fetchone() == ("REGISTERED_ROLE",)

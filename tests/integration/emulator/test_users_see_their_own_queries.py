@@ -96,6 +96,7 @@ def test_a_monitoring_role_sees_and_cancels_every_query_but_reads_no_other_users
 
 
 def test_monitor_roles_names_the_roles_that_see_all(sf: Any, connect: Any, alice: Any) -> None:
+    sf.add_role("FLYTE_MONITOR")  # a login names a role that exists, as in Snowflake
     monitor = connect(user="flyte_monitor", password="m", role="FLYTE_MONITOR")
     assert not any("alice-private-text" in text for text in _history_texts(monitor))
     assert sf.configure(monitor_roles=["ACCOUNTADMIN", "flyte_monitor"])["monitor_roles"] == [

@@ -6,8 +6,9 @@ Enough of Snowflake's access model to produce its errors, not a grant model:
   or that its role may not use, succeeds with no current warehouse, and the first statement that needs one
   fails with 000606, as in Snowflake. Statements that only read metadata (`SHOW`, `DESCRIBE`, `EXPLAIN`, DDL
   without a query, a `SELECT` without `FROM`) need none.
-* A role registered with `add_role` may use only the warehouses and databases it lists (`None`: all); a role
-  that is not registered may use everything. `SHOW WAREHOUSES/DATABASES/SCHEMAS` list what the role may use.
+* A role registered with `add_role` may use only the warehouses and databases it lists (`None`: all); the
+  system roles (ACCOUNTADMIN, SYSADMIN, ..., PUBLIC) may use everything. A login naming a role that exists
+  nowhere (see `_app._login_context`) is refused. `SHOW WAREHOUSES/DATABASES/SCHEMAS` list what the role may use.
 * A user may be given a default role and warehouse, and the roles it may log in with.
 * Databases and schemas exist once created (`CREATE DATABASE/SCHEMA`, or `--database` at start-up): a login
   naming one that does not exist creates nothing and has no current database or schema, as in Snowflake.
@@ -23,6 +24,8 @@ from collections.abc import Iterable
 
 DEFAULT_WAREHOUSE = "COMPUTE_WH"
 DEFAULT_DATABASE = "FLYTE.PUBLIC"
+#: the roles every Snowflake account has
+SYSTEM_ROLES = frozenset({"ORGADMIN", "ACCOUNTADMIN", "SECURITYADMIN", "USERADMIN", "SYSADMIN", "PUBLIC"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
@@ -176,6 +179,11 @@ class Directory:
     def add_role(self, role: Role) -> None:
         with self._lock:
             self._roles[role.name] = role
+
+    def role_exists(self, name: str) -> bool:
+        """A system role (ACCOUNTADMIN, SYSADMIN, ..., PUBLIC) or one registered with `add_role`."""
+        with self._lock:
+            return name.upper() in SYSTEM_ROLES or name.upper() in self._roles
 
     def may_use_database(self, role: str | None, database: str | None) -> bool:
         return database is None or self._allows(role, database.strip('"').upper(), "databases")

@@ -127,14 +127,20 @@ def _token(request: Request) -> str:
 
 
 def _login_context(
-    directory: Directory, user: User | None, params: Mapping[str, str]
+    directory: Directory, user: User | None, params: Mapping[str, str], monitor_roles: tuple[str, ...] = ()
 ) -> tuple[str, str | None, frozenset[str] | None]:
-    """The session's role, warehouse (None when it is unknown or not the role's to use) and assumable roles."""
+    """The session's role, warehouse (None when it is unknown or not the role's to use) and assumable roles.
+    A role named in the login must exist (a system role, a registered or monitor role, or one the user has)."""
     asked = params.get("roleName")
     role = (asked or (user.default_role if user else None) or "PUBLIC").upper()
     roles = user.roles if user else None
     if asked and roles is not None and role not in roles and role != "PUBLIC":
         raise LoginError(390189, f"Role '{role}' specified in the connect string is not granted to this user.")
+    own = set(roles or ())
+    if user is not None and user.default_role:
+        own.add(user.default_role.upper())
+    if asked and role not in own and role not in monitor_roles and not directory.role_exists(role):
+        raise LoginError(390189, f"Role '{role}' specified in the connect string does not exist or not authorized.")
     warehouse = params.get("warehouse") or (user.default_warehouse if user else None)
     return role, directory.usable_warehouse(role, warehouse), roles
 
@@ -167,7 +173,9 @@ def build_app(state: State) -> ASGIApp:
         user = state.sessions.users.get(user_name.upper())
         try:
             verify_login(data, user, state.knobs.strict_users)
-            role, warehouse, roles = _login_context(state.directory, user, request.query_params)
+            role, warehouse, roles = _login_context(
+                state.directory, user, request.query_params, state.knobs.monitor_roles
+            )
         except LoginError as exc:
             return _error(exc.errno, exc.message, "28000")
         params = request.query_params

@@ -382,9 +382,10 @@ class LocalSnowflake:
     def add_role(self, name: str, *, warehouses: list[str] | None = None, databases: list[str] | None = None) -> None:
         """Register a role that may use only these warehouses and databases (all of a kind when None).
 
-        Roles not registered may use everything. A session whose role may not use its warehouse has none (its
-        queries fail with 000606); one whose role may not use its database has none, and neither
-        `SHOW DATABASES` nor `USE DATABASE` shows it, as in Snowflake."""
+        A login may name a system role (SYSADMIN, PUBLIC...), a registered or monitor role or one given to its
+        user; any other role does not exist (390189), as in Snowflake. A session whose role may not use its
+        warehouse has none (its queries fail with 000606); one whose role may not use its database has none, and
+        neither `SHOW DATABASES` nor `USE DATABASE` shows it, as in Snowflake."""
         self.dirty = True
         self._admin("POST", "roles", {"name": name, "warehouses": warehouses, "databases": databases})
 
