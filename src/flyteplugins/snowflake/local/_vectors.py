@@ -1,12 +1,13 @@
 """Snowflake's VECTOR type on DuckDB's fixed-size arrays: VECTOR(INT, n) is INTEGER[n], VECTOR(FLOAT, n) FLOAT[n].
 
 `rewrite` turns a statement's VECTOR types, casts and vector functions into DuckDB's after fakesnow's own
-transforms (which read any list type as an ARRAY, that is a VARIANT); a cast checks the dimension and refuses NULL
-elements.
+transforms (which read any list type as an ARRAY, that is a VARIANT): a cast checks the dimension and refuses NULL
+elements, and a table's VECTOR column gets a check that refuses them too (`refusal` words its error).
 `column_info` reads a result column's DuckDB type back as Snowflake's rowtype (type `vector`, `vectorDimension`
-and the element in `fields`), and `json_text` writes a value as Snowflake's JSON result format sends it. A
-fixed-size array arises only from these rewrites, so every one is a VECTOR. DuckDB orders and compares arrays
-element by element as numbers, where Snowflake compares their bytes (see docs/local-snowflake.md).
+and the element in `fields`), `arrow_column` and `json_text` give its values as the driver reads them, and
+`described` names the type in a DESCRIBE. A fixed-size array arises only from these rewrites, so every one is a
+VECTOR. DuckDB orders and compares arrays element by element as numbers, where Snowflake compares their bytes (see
+docs/local-snowflake.md).
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ _ELEMENTS = {_DType.INT: _INT, _DType.BIGINT: _INT, _DType.DOUBLE: _FLOAT}
 _BY_DUCKDB = {duck: (name, info) for duck, name, info in _ELEMENTS.values()}
 MAX_DIMENSION = 4096
 _DUCKDB_ARRAY = re.compile(r"^(INTEGER|FLOAT)\[(\d+)\]$")
-_NULL_ELEMENT = "A VECTOR({name}, {dimension}) value has no NULL elements: column {column} refuses one"
-_CHECK_REFUSAL = re.compile(r"^Constraint Error: CHECK constraint failed .*\(Error: (A VECTOR\(.*refuses one)\)")
+_NULL_ELEMENT = "Column {column} is VECTOR({name}, {dimension}), whose elements are never NULL: a value written has one"
+_CHECK_REFUSAL = re.compile(
+    r"^Constraint Error: CHECK constraint failed .*\(Error: (Column .* a value written has one)\)"
+)
 
 #: Snowflake's vector functions (as sqlglot reads them) -> DuckDB's list function of the same measure. The
 #: arguments are read as DOUBLE lists, so INT vectors work too and vectors of different dimensions fail.
