@@ -45,6 +45,10 @@ def test_text_and_variant_strings_cast_to_binary_are_read_as_hex(connect: Any) -
     sql = "SELECT VALUE::BINARY AS B FROM " + _flatten('[null, "ab", "fa4200"]')
     assert cur.execute(sql).fetchall() == [(None,), (b"\xab",), (b"\xfa\x42\x00",)]
     assert cur.execute("SELECT 'ab'::BINARY, PARSE_JSON('{\"k\": \"0f\"}'):k::BINARY").fetchone() == (b"\xab", b"\x0f")
+    cur.execute("CREATE TEMPORARY TABLE TYPED (V VARCHAR, B BINARY, J VARIANT)")
+    cur.execute("INSERT INTO TYPED SELECT 'ab', X'AB', PARSE_JSON('\"0f\"')")
+    row = cur.execute("SELECT V::BINARY, B::BINARY, J::BINARY, UPPER(V)::BINARY, TO_BINARY(V) FROM TYPED").fetchone()
+    assert row == (b"\xab", b"\xab", b"\x0f", b"\xab", b"\xab")
 
 
 def test_parse_json_of_null_in_any_case_is_the_json_null(connect: Any) -> None:

@@ -77,6 +77,9 @@ def _rewrite_node(node: exp.Expr) -> exp.Expr:
         return _as_function(node)
     if isinstance(node, exp.ParseJSON):
         return _parse_json_null(node)
+    if isinstance(node, exp.ToBinary) and node.args.get("format") is None:
+        node.set("format", exp.Literal.string("HEX"))  # BINARY_INPUT_FORMAT, whose other values are refused
+        return node
     if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
         if node.to.this in _CHAR_TYPES:
             return _char_cast(node)
@@ -127,18 +130,36 @@ def _char_cast(node: exp.Cast) -> exp.Expr:
 
 def _binary_cast(node: exp.Cast) -> exp.Expr:
     """Text or a VARIANT string cast to BINARY is read as hex (BINARY_INPUT_FORMAT HEX, Snowflake's default):
-    'ab'::BINARY is the byte 0xAB. Applies to a string literal and to expressions that are VARIANTs by their form
-    (a FLATTEN's VALUE, a path `v:a`, PARSE_JSON(...)); a VARCHAR column's type is not known here (see
-    docs/local-snowflake.md)."""
+    'ab'::BINARY is the byte 0xAB. The operand's type decides, in DuckDB (`typeof` is folded when the statement is
+    planned, so one branch is left): VARCHAR is unhexed, JSON (a VARIANT) unhexed from its string, BINARY kept.
+    An operand with a bind is left alone (writing it three times would ask for more binds)."""
     operand = node.this
-    text: exp.Expr
     if isinstance(operand, exp.Literal) and operand.is_string:
-        text = operand.copy()
-    elif _is_variant(operand):
-        text = exp.JSONExtractScalar(this=operand.copy(), expression=exp.JSONPath(expressions=[exp.JSONPathRoot()]))
-    else:
+        return exp.Anonymous(this="UNHEX", expressions=[operand.copy()])
+    if _is_variant(operand):
+        return exp.Anonymous(this="UNHEX", expressions=[_variant_string(operand.copy())])
+    if operand.find(exp.Placeholder) is not None:
         return node
-    return exp.Anonymous(this="UNHEX", expressions=[text])
+    as_text = exp.Cast(this=operand.copy(), to=exp.DataType.build("VARCHAR"))
+    return exp.Case(
+        this=exp.Anonymous(this="TYPEOF", expressions=[operand.copy()]),
+        ifs=[
+            exp.If(this=exp.Literal.string("VARCHAR"), true=exp.Anonymous(this="UNHEX", expressions=[as_text])),
+            exp.If(
+                this=exp.Literal.string("JSON"),
+                true=exp.Anonymous(
+                    this="UNHEX",
+                    expressions=[_variant_string(exp.Cast(this=as_text.copy(), to=exp.DataType.build("JSON")))],
+                ),
+            ),
+        ],
+        default=node,
+    )
+
+
+def _variant_string(value: exp.Expr) -> exp.Expr:
+    """A VARIANT's string, unquoted (DuckDB's `->> '$'`)."""
+    return exp.JSONExtractScalar(this=value, expression=exp.JSONPath(expressions=[exp.JSONPathRoot()]))
 
 
 def _is_variant(node: exp.Expr) -> bool:
