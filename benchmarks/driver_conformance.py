@@ -147,9 +147,9 @@ def _pytest_command(file: str, junit: Path, timeout: int, select: str | None = N
         "-o",
         "addopts=-ra --strict-markers",
         f"--timeout={timeout}",
-        # short tracebacks: pytest's long ones parse the test's source, which crashed a whole run of test_connection
-        # (CPython's "AST constructor recursion depth mismatch" while threads of a test were failing)
-        "--tb=short",
+        # one-line tracebacks: pytest's long and short ones parse the test's source, which crashed whole runs of
+        # test_connection (CPython's "AST constructor recursion depth mismatch" while threads of a test were failing)
+        "--tb=line",
         f"--junitxml={junit}",
         "-q",
         *(["-k", select] if select else []),
