@@ -93,3 +93,17 @@ def test_a_json_null_flattened_stays_a_variant_null(connect: Any) -> None:
     ]
     rows = cur.execute("SELECT KEY, VALUE, VALUE::VARCHAR FROM " + _flatten('{"a": null, "b": "x"}')).fetchall()
     assert sorted(rows) == [("a", "null", None), ("b", '"x"', "x")]
+
+
+def test_any_variant_cast_to_text_is_its_string_unquoted(connect: Any) -> None:
+    cur = connect().cursor()
+    cur.execute("CREATE TEMPORARY TABLE DOCS (J VARIANT, V VARCHAR, I INT)")
+    cur.execute("INSERT INTO DOCS SELECT PARSE_JSON('\"a\"'), 'x', 5")
+    cur.execute("INSERT INTO DOCS SELECT PARSE_JSON('{\"k\": 1}'), 'y', 6")
+    rows = cur.execute("SELECT J::VARCHAR, J::CHAR(10), TO_VARCHAR(J), V::VARCHAR, I::VARCHAR FROM DOCS ORDER BY I")
+    assert rows.fetchall() == [("a", "a", "a", "x", "5"), ('{"k":1}', '{"k":1}', '{"k":1}', "y", "6")]
+    row = cur.execute(
+        "SELECT PARSE_JSON('\"a\"')::VARCHAR, TO_VARIANT('b')::STRING, PARSE_JSON('null')::VARCHAR,"
+        " ARRAY_CONSTRUCT('c')::VARCHAR"
+    ).fetchone()
+    assert row == ("a", "b", None, '["c"]')

@@ -37,6 +37,7 @@ _AS_FUNCTIONS: dict[str, tuple[frozenset[str], str | None]] = {
 _NUMBER_TARGETS = frozenset({"AS_NUMBER", "AS_DECIMAL", "AS_NUMERIC"})
 _CHAR_TYPES = frozenset({_DType.CHAR, _DType.NCHAR})
 _BINARY_TYPES = frozenset({_DType.BINARY, _DType.VARBINARY})
+_TEXT_TYPES = frozenset({_DType.VARCHAR, _DType.TEXT, _DType.NVARCHAR})
 
 
 #: FLATTEN's rows, as Snowflake's: a JSON null element is a VARIANT null (the text `null`), not SQL NULL. Created in
@@ -82,9 +83,13 @@ def _rewrite_node(node: exp.Expr) -> exp.Expr:
         return node
     if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
         if node.to.this in _CHAR_TYPES:
-            return _char_cast(node)
+            _char_cast(node)
+        if node.to.this in _TEXT_TYPES:
+            return _text_cast(node)
         if node.to.this in _BINARY_TYPES:
             return _binary_cast(node)
+    if isinstance(node, exp.ToChar) and node.args.get("format") is None:
+        return _text_cast(node)  # TO_VARCHAR(v), TO_CHAR(v): as v::VARCHAR
     return node
 
 
@@ -128,6 +133,29 @@ def _char_cast(node: exp.Cast) -> exp.Expr:
     return node
 
 
+def _text_cast(node: exp.Cast | exp.ToChar) -> exp.Expr:
+    """A VARIANT cast to text is its string unquoted (or its JSON text when it holds no string), as Snowflake
+    casts it; any other operand is cast as it was. The operand's type decides in DuckDB (`typeof`, folded when the
+    statement is planned). fakesnow's own rewrites of a FLATTEN's `VALUE` and of paths are left to it, as are
+    literals and operands with a bind."""
+    operand = node.this
+    if (
+        isinstance(operand, (exp.Literal, exp.JSONExtract, exp.JSONExtractScalar))
+        or _is_flatten_value(operand)
+        or operand.find(exp.Placeholder) is not None
+    ):
+        return node
+    text = _variant_string(exp.Anonymous(this="TO_JSON", expressions=[operand.copy()]))
+    kind = exp.Anonymous(this="TYPEOF", expressions=[operand.copy()])
+    semi_structured = exp.or_(  # a VARIANT, or an ARRAY or OBJECT that DuckDB holds as a list or struct
+        exp.EQ(this=kind, expression=exp.Literal.string("JSON")),
+        exp.Like(this=kind.copy(), expression=exp.Literal.string("%[]")),
+        exp.Like(this=kind.copy(), expression=exp.Literal.string("STRUCT(%")),
+        exp.Like(this=kind.copy(), expression=exp.Literal.string("MAP(%")),
+    )
+    return exp.Case(ifs=[exp.If(this=semi_structured, true=text)], default=node)
+
+
 def _binary_cast(node: exp.Cast) -> exp.Expr:
     """Text or a VARIANT string cast to BINARY is read as hex (BINARY_INPUT_FORMAT HEX, Snowflake's default):
     'ab'::BINARY is the byte 0xAB. The operand's type decides, in DuckDB (`typeof` is folded when the statement is
@@ -163,8 +191,10 @@ def _variant_string(value: exp.Expr) -> exp.Expr:
 
 
 def _is_variant(node: exp.Expr) -> bool:
-    if isinstance(node, (exp.JSONExtract, exp.ParseJSON)):
-        return True
+    return isinstance(node, (exp.JSONExtract, exp.ParseJSON)) or _is_flatten_value(node)
+
+
+def _is_flatten_value(node: exp.Expr) -> bool:
     if isinstance(node, exp.Column) and str(node.name).upper() == "VALUE":
         select = node.find_ancestor(exp.Select)
         return select is not None and _flattens(select)
