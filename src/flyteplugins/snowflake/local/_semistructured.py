@@ -1,8 +1,9 @@
 """Snowflake's semi-structured (VARIANT) functions and casts that fakesnow leaves out or translates differently, and
 VARIANT text as Snowflake writes it.
 
-Each function here rewrites a parsed Snowflake statement (sqlglot) before fakesnow's own transforms see it; the
-DuckDB functions they call (`TO_JSON`, `JSON_TYPE`, `UNHEX`) are written as calls fakesnow passes through. A VARIANT
+`rewrite` changes a parsed Snowflake statement (sqlglot) before fakesnow's own transforms see it, `own_flatten` a
+statement fakesnow has transformed; the DuckDB functions they call (`TO_JSON`, `JSON_TYPE`, `TYPEOF`, `UNHEX`) are
+written as calls fakesnow passes through. A VARIANT
 is DuckDB's JSON here, so a VARIANT's type is its JSON type: BOOLEAN, BIGINT/UBIGINT (an integer), DOUBLE (any
 other number), VARCHAR, ARRAY, OBJECT, NULL.
 """
