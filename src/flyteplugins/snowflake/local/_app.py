@@ -322,8 +322,8 @@ def build_app(state: State) -> ASGIApp:
     async def result_chunk(request: Request) -> Response:
         """One chunk of a large result, as cloud storage serves it: an Arrow IPC stream, or an S3-like error."""
         record = state.engine.get(request.path_params["query_id"])
-        key = request.path_params["key"]
-        if record is None or not hmac.compare_digest(key, record.chunk_key):
+        signature = request.query_params.get("X-Amz-Signature", "")
+        if record is None or not hmac.compare_digest(signature, record.chunk_signature):
             return _storage_error(403, "AccessDenied", "Request has expired or the signature does not match")
         sse_key = request.headers.get(_SSE_C_KEY, "")
         if not hmac.compare_digest(sse_key, record.chunk_key) or request.headers.get(_SSE_C_ALGORITHM) != "AES256":
@@ -408,8 +408,8 @@ def build_app(state: State) -> ASGIApp:
         Route("/queries/{query_id}/abort-request", wire(abort_query), methods=["POST"]),
         Route(f"{_STATUS_CHECK_PREFIX}{{query_id}}", status_check, methods=["GET"]),
         Route("/telemetry/send", wire(telemetry), methods=["POST"]),
-        Route(f"{CHUNK_PREFIX}/{{query_id}}/{{key}}/data_{{offset:int}}_{{rows:int}}", result_chunk, methods=["GET"]),
-        Route(f"{CHUNK_PREFIX}/{{query_id}}/{{key}}/json_{{offset:int}}_{{rows:int}}", result_chunk, methods=["GET"]),
+        Route(f"{CHUNK_PREFIX}/{{query_id}}/data_{{offset:int}}_{{rows:int}}", result_chunk, methods=["GET"]),
+        Route(f"{CHUNK_PREFIX}/{{query_id}}/json_{{offset:int}}_{{rows:int}}", result_chunk, methods=["GET"]),
         *_admin_routes(state),
     ]
 
@@ -501,8 +501,12 @@ def _result_data(record: QueryRecord, result: fs.StatementResult, knobs: Knobs, 
 def _chunks(
     record: QueryRecord, result: fs.StatementResult, parts: list[tuple[int, int]], base_url: str, kind: str
 ) -> dict[str, Any]:
-    """The chunk list of a result's `parts` (offset, rows), each served at `kind`_<offset>_<rows>."""
-    prefix = f"{base_url.rstrip('/')}{CHUNK_PREFIX}/{record.query_id}/{record.chunk_key}"
+    """The chunk list of a result's `parts` (offset, rows), each served at `kind`_<offset>_<rows>.
+
+    Their URLs are shaped as Snowflake's presigned cloud-storage URLs, the signature a query parameter: the driver
+    masks `X-Amz-Signature=...` wherever it logs a URL, as it does for Snowflake's."""
+    prefix = f"{base_url.rstrip('/')}{CHUNK_PREFIX}/{record.query_id}"
+    query = f"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature={record.chunk_signature}"
     chunks = []
     for offset, rows in parts:
         # a JSON chunk's size is announced as its Arrow size: encoding it twice to count would cost more than
@@ -510,7 +514,7 @@ def _chunks(
         nbytes = result.ipc_size(offset, rows)
         chunks.append(
             {
-                "url": f"{prefix}/{kind}_{offset}_{rows}",
+                "url": f"{prefix}/{kind}_{offset}_{rows}?{query}",
                 "rowCount": rows,
                 "uncompressedSize": nbytes,
                 "compressedSize": nbytes,

@@ -126,7 +126,9 @@ class QueryRecord:
     result_dropped: bool = False
     #: what the record keeps in the history (its text and tag), counted against `max_history_bytes`
     text_bytes: int = 0
-    # the result's chunks are at a URL path with this token, and their download must send it as the SSE-C key
+    #: the result's chunk URLs carry this token as their `X-Amz-Signature`, hex as AWS's (the driver masks it in logs)
+    chunk_signature: str = dataclasses.field(default_factory=lambda: secrets.token_hex(32))
+    #: and their download must send this one as the SSE-C key (the result's `qrmk`)
     chunk_key: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(24))
     cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
