@@ -203,3 +203,22 @@ def test_an_asynchronous_insert_is_cut_too(connect: Any, wait_done: Any) -> None
     cur.execute_async("INSERT INTO scaled VALUES ('2020-01-01 00:00:00.99')")
     wait_done(conn, cur.sfqid)
     assert cur.execute("SELECT t FROM scaled").fetchall() == [(dt.datetime(2020, 1, 1, 0, 0, 0, 900000),)]
+
+
+def test_a_table_created_from_a_query_takes_its_columns_scales(connect: Any) -> None:
+    cur = connect(timezone="UTC").cursor()
+    cur.execute("CREATE OR REPLACE TABLE source (t TIMESTAMP_NTZ(1), l TIMESTAMP_LTZ)")
+    cur.execute("CREATE OR REPLACE TABLE copied AS SELECT * FROM source")
+    cur.execute("CREATE OR REPLACE TABLE picked AS SELECT t AS u, l, '2020-01-01'::TIMESTAMP_NTZ(2) AS c FROM source")
+    for table in ("copied", "picked"):
+        cur.execute(
+            f"INSERT INTO {table} SELECT '2020-01-01 00:00:00.99', '2020-01-01 00:00:00.99'"
+            + (", '2020-01-01 00:00:00.999'" if table == "picked" else "")
+        )
+    assert cur.execute("SELECT * FROM copied").fetchall()[0][0] == dt.datetime(2020, 1, 1, 0, 0, 0, 900000)
+    row = cur.execute("SELECT * FROM picked").fetchone()
+    assert row is not None and (row[0], row[2]) == (
+        dt.datetime(2020, 1, 1, 0, 0, 0, 900000),
+        dt.datetime(2020, 1, 1, 0, 0, 0, 990000),
+    )
+    assert [(c.name, c.type_code, c.scale) for c in cur.description] == [("U", 8, 1), ("L", 6, 9), ("C", 8, 2)]

@@ -1467,8 +1467,34 @@ def _record_create(conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry,
     source = _table_key(conn, clone.this if clone is not None else like.this if like is not None else None)
     if source is not None:
         scales.copy(source, key)
+    elif isinstance(target, exp.Schema):
+        scales.define(key, _column_scales(target))
     else:
-        scales.define(key, _column_scales(target) if isinstance(target, exp.Schema) else [])
+        scales.define(key, _query_scales(conn, scales, expr.expression))
+
+
+def _query_scales(
+    conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, query: Any
+) -> list[_scales.ScaledColumn]:
+    """The declared types a CREATE TABLE ... AS SELECT's columns take from its query: those of its plain columns
+    (all of them for `SELECT *`) and casts, as `declared_types` finds them for the query's result."""
+    declared = declared_types(conn, query) if isinstance(query, exp.Select) else None
+    if declared is None:
+        return []
+    first = declared[0]
+    if len(declared) == 1 and isinstance(first, _ColumnRef) and first.name is None:
+        return list(scales.columns(first.key))
+    columns = []
+    for item, found in zip(query.expressions, declared, strict=True):
+        if isinstance(found, _ColumnRef) and found.name:
+            found = scales.column(found.key, found.name)
+        alias = item.args.get("alias") if isinstance(item, exp.Alias) else None
+        name = _catalog_name(alias.this if isinstance(alias, exp.TableAlias) else alias) or (
+            _catalog_name(item.this) if isinstance(item, exp.Column) else None
+        )
+        if isinstance(found, _scales.ScaledColumn) and name:
+            columns.append(dataclasses.replace(found, name=name))
+    return columns
 
 
 def _record_drop(conn: FakeSnowflakeConnection, scales: _scales.ScaleRegistry, expr: exp.Drop, kind: str) -> None:
