@@ -328,8 +328,7 @@ def blocking_logins(sf: LocalSnowflake) -> Callable[[asyncio.Event, Result], Awa
 
 async def run_all(sf: LocalSnowflake, approaches: list[Approach]) -> list[Result]:
     results: list[Result] = []
-    # One login before any concurrent ones: concurrent first logins to a fresh local Snowflake can race while it
-    # creates the database (seen with both drivers: "Schema with name PUBLIC already exists", "Failed to attach").
+    # One login before any concurrent ones, so that no measured login is the first of the process.
     await asyncio.to_thread(lambda: _client.login(sf.connect_kwargs()).close())
     for approach in approaches:
         await approach.warm()

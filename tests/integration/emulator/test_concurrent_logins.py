@@ -1,4 +1,4 @@
-"""Many logins at once on a freshly started local Snowflake all succeed (they create its database together)."""
+"""Many logins at once on a freshly started local Snowflake all succeed, in the database and schema it started with."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def test_twenty_logins_at_once_on_a_fresh_server() -> None:
 
         def login_and_ask(n: int) -> int:
             with snowflake.connector.connect(**sf.connect_kwargs(paramstyle="numeric")) as conn:
-                (value,) = conn.cursor().execute("SELECT :1 + 0", [n]).fetchone()
+                query = "SELECT :1 + 0, CURRENT_DATABASE(), CURRENT_SCHEMA()"
+                value, database, schema = conn.cursor().execute(query, [n]).fetchone()
+                assert (database, schema) == ("FRESH_DB", "FRESH_SCHEMA")
                 return int(value)
 
         with ThreadPoolExecutor(max_workers=20) as pool:
