@@ -83,3 +83,17 @@ def test_update_from_counts_each_target_row_once_and_the_extra_matches_as_duplic
     assert cur.stats == QueryResultStats(0, 0, 3, 5)
     assert cur.rowcount == 3
     assert cur.execute("select count(*) from targets where v = 1").fetchone() == (3,)
+
+
+@pytest.mark.parametrize("paramstyle", ["qmark", "numeric"])
+def test_a_bound_update_from_counts_its_rows_too(sf: Any, connect: Any, paramstyle: str) -> None:
+    cur = connect(paramstyle=paramstyle).cursor()
+    cur.execute("create temp table bound_targets (k int, v int)")
+    cur.execute("insert into bound_targets values (0, 0), (1, 0), (2, 0)")
+    cur.execute("create temp table bound_sources (k int, tag varchar)")
+    cur.execute("insert into bound_sources values (0, 'a'), (0, 'a'), (1, 'a'), (2, 'b')")
+    one, two, three = ("?", "?", "?") if paramstyle == "qmark" else (":1", ":2", ":3")
+    join = f"from bound_sources s where t.k = s.k and s.tag = {two} and t.k < {three}"
+    cur.execute(f"update bound_targets t set v = {one} {join}", [7, "a", 5])
+    assert cur.stats == QueryResultStats(0, 0, 2, 1)  # rows 0 and 1; row 0 matched twice
+    assert cur.execute("select k from bound_targets where v = 7 order by k").fetchall() == [(0,), (1,)]

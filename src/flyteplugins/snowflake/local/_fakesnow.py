@@ -1045,7 +1045,7 @@ def _execute_parsed(
         )
     _track_transaction(conn, expr)
     params, batch = _typed_text_binds(conn, expr, params, batch)
-    counted = _counts_before(conn, expr) if batch is None else None
+    counted = _counts_before(conn, expr, params) if batch is None else None
     scales = _scales_of(conn)
     existed = scales is not None and _created_if_missing(conn, expr)
     written = _scaled_write(conn, scales, expr) if scales is not None else None
@@ -1844,7 +1844,9 @@ def dml_stats(columns: list[str], rowset: list[list[str | None]]) -> dict[str, i
 # Row counts Snowflake reports and DuckDB does not: CTAS, TRUNCATE, UPDATE ... FROM
 
 
-def _counts_before(conn: FakeSnowflakeConnection, expr: exp.Expr) -> dict[str, int] | None:
+def _counts_before(
+    conn: FakeSnowflakeConnection, expr: exp.Expr, params: tuple[Any, ...] | dict[str, Any] | None
+) -> dict[str, int] | None:
     """The `stats` figures of a statement that must be counted before it runs: the rows a TRUNCATE deletes, and
     the rows an UPDATE ... FROM changes (each once: Snowflake counts a target row that its join matches several
     times as one row updated plus duplicates; DuckDB counts every match). None for other statements; {} (no
@@ -1856,7 +1858,7 @@ def _counts_before(conn: FakeSnowflakeConnection, expr: exp.Expr) -> dict[str, i
         table = expr.expressions[0]
         return {"numRowsDeleted": _count(conn, exp.select(exp.Count(this=exp.Star())).from_(table.copy()))}
     if isinstance(expr, exp.Update) and isinstance(expr.args.get("from_"), exp.From):
-        pairs, rows = _update_matches(conn, expr)
+        pairs, rows = _update_matches(conn, expr, params)
         return {"numRowsUpdated": rows, "numDmlDuplicates": pairs - rows}
     return None
 
@@ -1877,8 +1879,11 @@ def _created_table(expr: exp.Expr) -> exp.Table | None:
     return table if isinstance(expr.expression, exp.Query) and isinstance(table, exp.Table) else None
 
 
-def _update_matches(conn: FakeSnowflakeConnection, update: exp.Update) -> tuple[int, int]:
-    """(pairs of target row and FROM row the UPDATE's join matches, distinct target rows among them)."""
+def _update_matches(
+    conn: FakeSnowflakeConnection, update: exp.Update, params: tuple[Any, ...] | dict[str, Any] | None
+) -> tuple[int, int]:
+    """(pairs of target row and FROM row the UPDATE's join matches, distinct target rows among them), with the
+    statement's binds of its FROM and WHERE."""
     target = update.this
     alias = target.args.get("alias")
     name = alias.this if isinstance(alias, exp.TableAlias) and alias.this is not None else target.this
@@ -1889,18 +1894,37 @@ def _update_matches(conn: FakeSnowflakeConnection, update: exp.Update) -> tuple[
     where = update.args.get("where")
     if where is not None:
         select.set("where", where.copy())
-    pairs, rows = _first_row(conn, select)
+    values = _binds_of(update, [update.args["from_"], where], params)
+    # each placeholder a positional `?`, bound to the value it stood for in the UPDATE
+    query = select.transform(lambda node: exp.Placeholder() if isinstance(node, exp.Placeholder) else node)
+    pairs, rows = _first_row(conn, query, values)
     return int(pairs), int(rows)
+
+
+def _binds_of(
+    statement: exp.Expr, parts: list[Any], params: tuple[Any, ...] | dict[str, Any] | None
+) -> tuple[Any, ...] | None:
+    """The values the placeholders of `parts` (of `statement`) stand for, in their order: a `?` by its position
+    in the statement, `:n` by its number, `:name` by its name."""
+    position = {id(p): i for i, p in enumerate(statement.find_all(exp.Placeholder, bfs=False))}
+    used = [p for part in parts if part is not None for p in part.find_all(exp.Placeholder, bfs=False)]
+    if not used or params is None:
+        return None
+    if isinstance(params, dict):
+        return tuple(params[p.name] for p in used)
+    return tuple(params[int(p.name) - 1] if p.name.isdigit() else params[position[id(p)]] for p in used)
 
 
 def _count(conn: FakeSnowflakeConnection, select: exp.Select) -> int:
     return int(_first_row(conn, select)[0])
 
 
-def _first_row(conn: FakeSnowflakeConnection, select: exp.Select) -> tuple[Any, ...]:
+def _first_row(
+    conn: FakeSnowflakeConnection, select: exp.Expr, binds: tuple[Any, ...] | None = None
+) -> tuple[Any, ...]:
     """The first row of a query of ours, run through fakesnow (which resolves names as for the statement)."""
     cur = conn.cursor()
-    cur.execute(select.sql(dialect="snowflake"), server=True)
+    cur.execute(select.sql(dialect="snowflake"), binding_params=binds, server=True)
     return tuple(cur.fetchone() or ())
 
 
