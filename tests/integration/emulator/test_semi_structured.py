@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from snowflake.connector.errors import ProgrammingError
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +50,27 @@ def test_text_and_variant_strings_cast_to_binary_are_read_as_hex(connect: Any) -
     cur.execute("INSERT INTO TYPED SELECT 'ab', X'AB', PARSE_JSON('\"0f\"')")
     row = cur.execute("SELECT V::BINARY, B::BINARY, J::BINARY, UPPER(V)::BINARY, TO_BINARY(V) FROM TYPED").fetchone()
     assert row == (b"\xab", b"\xab", b"\x0f", b"\xab", b"\xab")
+
+
+def test_binary_cast_to_text_is_upper_case_hex(connect: Any) -> None:
+    """BINARY_OUTPUT_FORMAT's default, HEX: the bytes 0xAB 0x01 read as the text 'AB01'."""
+    cur = connect().cursor()
+    cur.execute("CREATE TEMPORARY TABLE BYTES (B BINARY)")
+    cur.execute("INSERT INTO BYTES SELECT TO_BINARY('ab01') UNION ALL SELECT NULL")
+    rows = cur.execute("SELECT B::VARCHAR, TO_VARCHAR(B), TO_CHAR(B), CAST(B AS STRING) FROM BYTES ORDER BY 1")
+    assert rows.fetchall() == [("AB01",) * 4, (None,) * 4]
+    row = cur.execute("SELECT TO_BINARY('ab01')::VARCHAR, TO_VARCHAR(X'0F'), TO_VARCHAR(TO_BINARY('SNOW', 'UTF-8'))")
+    assert row.fetchone() == ("AB01", "0F", "534E4F57")
+    written = "SELECT TO_VARCHAR(B, 'HEX'), TO_CHAR(B, 'BASE64'), TO_VARCHAR(TO_BINARY('534E4F57'), 'UTF-8') FROM BYTES"
+    assert cur.execute(written + " WHERE B IS NOT NULL").fetchall() == [("AB01", "qwE=", "SNOW")]
+
+
+def test_hex_text_of_an_odd_length_is_no_binary(connect: Any) -> None:
+    cur = connect().cursor()
+    row = cur.execute("SELECT TRY_TO_BINARY('ab01'), TRY_TO_BINARY('abc'), TRY_TO_BINARY('zz'), TRY_TO_BINARY(NULL)")
+    assert row.fetchone() == (b"\xab\x01", None, None, None)
+    with pytest.raises(ProgrammingError, match="not a legal hex-encoded value: 'abc'"):
+        cur.execute("SELECT TO_BINARY('abc')")
 
 
 def test_parse_json_of_null_in_any_case_is_the_json_null(connect: Any) -> None:

@@ -64,6 +64,7 @@ def test_time_zone_acts_on_asynchronous_queries(connect: Any, wait_done: Any) ->
         ("alter session set timezone = 'Nowhere/Land'", 1008, "invalid value [Nowhere/Land] for parameter"),
         ("alter session set multi_statement_count = 'many'", 1008, "for parameter 'MULTI_STATEMENT_COUNT'"),
         ("alter session set timestamp_type_mapping = 'TIMESTAMP_LTZ'", 2, "not emulated by the local Snowflake"),
+        ("alter session set binary_output_format = 'BASE64'", 2, "'BINARY_OUTPUT_FORMAT' is not emulated"),
         ("alter session set", 1003, "syntax error"),
     ],
 )

@@ -172,6 +172,9 @@ NOT_EMULATED_DEFAULTS = {
     "TIME_INPUT_FORMAT": "AUTO",
     "QUOTED_IDENTIFIERS_IGNORE_CASE": "FALSE",
 }
+# Parameters the emulator acts on at their default only: another value is refused (BINARY_OUTPUT_FORMAT: the
+# server writes BINARY cast to text in hex).
+DEFAULT_ONLY = frozenset({"BINARY_OUTPUT_FORMAT"})
 
 
 def _not_emulated(name: str) -> ParameterError:
@@ -227,6 +230,8 @@ class SessionParameters:
             typed = parameter.check(value)
         except ValueError:
             raise _bad_value(name, value) from None
+        if name in DEFAULT_ONLY and typed != parameter.default:
+            raise _not_emulated(name)
         self._values[name] = typed
         self._wire[name] = spelled if spelled is not None and parameter.kind == "STRING" else typed
         return typed

@@ -39,6 +39,8 @@ _NUMBER_TARGETS = frozenset({"AS_NUMBER", "AS_DECIMAL", "AS_NUMERIC"})
 _CHAR_TYPES = frozenset({_DType.CHAR, _DType.NCHAR})
 _BINARY_TYPES = frozenset({_DType.BINARY, _DType.VARBINARY})
 _TEXT_TYPES = frozenset({_DType.VARCHAR, _DType.TEXT, _DType.NVARCHAR})
+#: TO_VARCHAR(binary, format): the DuckDB function that writes a BLOB in that format
+_BINARY_TEXT_FUNCTIONS = {"HEX": "HEX", "BASE64": "TO_BASE64", "UTF-8": "DECODE", "UTF8": "DECODE"}
 
 
 #: FLATTEN's rows, as Snowflake's: a JSON null element is a VARIANT null (the text `null`), not SQL NULL. Created in
@@ -71,7 +73,28 @@ def own_flatten(node: exp.Expr) -> exp.Expr:
 
 def rewrite(expression: exp.Expr) -> exp.Expr:
     """The statement with the rewrites below applied (in place)."""
+    for to_binary in expression.find_all(exp.ToBinary):  # first: a rewrite below copies its operand
+        if to_binary.args.get("format") is None:
+            to_binary.set("format", exp.Literal.string("HEX"))  # BINARY_INPUT_FORMAT, whose other values are refused
+        _even_hex(to_binary)
     return expression.transform(_rewrite_node, copy=False)
+
+
+def _even_hex(node: exp.ToBinary) -> None:
+    """TO_BINARY(text, 'HEX') of an odd number of digits fails (TRY_TO_BINARY: NULL), as in Snowflake; DuckDB's
+    UNHEX reads a leading 0. An operand with a bind is left alone (writing it twice would ask for more binds)."""
+    text, written = node.this, node.args.get("format")
+    if not isinstance(written, exp.Literal) or written.name.upper() != "HEX" or text.find(exp.Placeholder):
+        return
+    length = exp.Length(this=text.copy())
+    odd = exp.EQ(this=exp.Mod(this=length, expression=exp.Literal.number(2)), expression=exp.Literal.number(1))
+    message = exp.DPipe(
+        this=exp.Literal.string("The following string is not a legal hex-encoded value: '"),
+        expression=exp.DPipe(this=text.copy(), expression=exp.Literal.string("'")),
+    )
+    # DuckDB's TRY refuses ERROR (a volatile function): TRY_TO_BINARY's odd text is NULL to begin with
+    failed = exp.null() if node.args.get("safe") else exp.Anonymous(this="ERROR", expressions=[message])
+    node.set("this", exp.Case(ifs=[exp.If(this=odd, true=failed)], default=text.copy()))
 
 
 def _rewrite_node(node: exp.Expr) -> exp.Expr:
@@ -79,9 +102,6 @@ def _rewrite_node(node: exp.Expr) -> exp.Expr:
         return _as_function(node)
     if isinstance(node, exp.ParseJSON):
         return _parse_json_null(node)
-    if isinstance(node, exp.ToBinary) and node.args.get("format") is None:
-        node.set("format", exp.Literal.string("HEX"))  # BINARY_INPUT_FORMAT, whose other values are refused
-        return node
     if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
         if node.to.this in _CHAR_TYPES:
             _char_cast(node)
@@ -91,6 +111,10 @@ def _rewrite_node(node: exp.Expr) -> exp.Expr:
             return _binary_cast(node)
     if isinstance(node, exp.ToChar) and node.args.get("format") is None:
         return _text_cast(node)  # TO_VARCHAR(v), TO_CHAR(v): as v::VARCHAR
+    if isinstance(node, exp.ToChar) and (written := node.args.get("format")) is not None:
+        function = _BINARY_TEXT_FUNCTIONS.get(written.name.upper()) if isinstance(written, exp.Literal) else None
+        if function is not None:  # TO_VARCHAR(binary, 'HEX' | 'BASE64' | 'UTF-8')
+            return exp.Anonymous(this=function, expressions=[node.this])
     return node
 
 
@@ -136,8 +160,9 @@ def _char_cast(node: exp.Cast) -> exp.Expr:
 
 def _text_cast(node: exp.Cast | exp.ToChar) -> exp.Expr:
     """A VARIANT cast to text is its string unquoted (or its JSON text when it holds no string), as Snowflake
-    casts it; any other operand is cast as it was. The operand's type decides in DuckDB (`typeof`, folded when the
-    statement is planned). fakesnow's own rewrites of a FLATTEN's `VALUE` and of paths are left to it, as are
+    casts it; a BINARY is its bytes in upper-case hex (BINARY_OUTPUT_FORMAT HEX, Snowflake's default; DuckDB
+    writes `\\xAB`); any other operand is cast as it was. The operand's type decides in DuckDB (`typeof`, folded
+    when the statement is planned). fakesnow's own rewrites of a FLATTEN's `VALUE` and of paths are left to it, as are
     literals and operands with a bind."""
     operand = node.this
     if (
@@ -154,7 +179,11 @@ def _text_cast(node: exp.Cast | exp.ToChar) -> exp.Expr:
         exp.Like(this=kind.copy(), expression=exp.Literal.string("STRUCT(%")),
         exp.Like(this=kind.copy(), expression=exp.Literal.string("MAP(%")),
     )
-    return exp.Case(ifs=[exp.If(this=semi_structured, true=text)], default=node)
+    binary = exp.EQ(this=kind.copy(), expression=exp.Literal.string("BLOB"))
+    # HEX is bound before `typeof` is folded: its argument is a BLOB whatever the operand (BLOB's text casts back)
+    as_blob = exp.TryCast(this=exp.cast(operand.copy(), "VARCHAR"), to=exp.DataType.build("BLOB", dialect="duckdb"))
+    as_hex = exp.Anonymous(this="HEX", expressions=[as_blob])
+    return exp.Case(ifs=[exp.If(this=semi_structured, true=text), exp.If(this=binary, true=as_hex)], default=node)
 
 
 def _binary_cast(node: exp.Cast) -> exp.Expr:
