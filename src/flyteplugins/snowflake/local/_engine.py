@@ -981,10 +981,16 @@ _DDL = re.compile(r"\s*(CREATE|DROP|ALTER)\b", re.IGNORECASE)
 _CREATES_TEMPORARY = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:LOCAL\s+|GLOBAL\s+)?(?:TEMP|TEMPORARY)\b", re.I)
 
 
+# statements that list the session's temporary tables (`_temporary_catalog`), which only its connection sees
+_READS_CATALOG = re.compile(r"\bINFORMATION_SCHEMA\b|^\s*(?:SHOW|DESC|DESCRIBE)\s", re.I)
+
+
 def _needs_session(sql: str, temporary_tables: frozenset[str]) -> bool:
     """Whether a statement must run on its session's connection: it creates a temporary table (which must outlive
-    the statement) or names one (which only that connection sees)."""
-    return _CREATES_TEMPORARY.search(sql) is not None or _names_any(sql, temporary_tables)
+    the statement), names one or lists the catalog while the session has one (only that connection sees them)."""
+    if _CREATES_TEMPORARY.search(sql) is not None:
+        return True
+    return bool(temporary_tables) and (_READS_CATALOG.search(sql) is not None or _names_any(sql, temporary_tables))
 
 
 def _names_any(sql: str, names: frozenset[str]) -> bool:

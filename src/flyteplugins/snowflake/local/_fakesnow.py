@@ -39,18 +39,23 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
+from fakesnow import info_schema as fs_info_schema
 from fakesnow import statement_type
 from fakesnow import transforms as fs_transforms
 from fakesnow.conn import FakeSnowflakeConnection
 from fakesnow.cursor import FakeSnowflakeCursor
 from fakesnow.instance import FakeSnow
 from fakesnow.rowtype import describe_as_rowtype
+from fakesnow.transforms import show as fs_show
+from fakesnow.transforms import transforms as fs_transforms_module
 from sqlglot import TokenType, exp
 
 import snowflake.connector.errors as sf_errors
 
 from . import _parameters, _scales, _semistructured, _vectors
+from . import _temporary_catalog as _temporary_catalog_module
 from . import _text_input as text_input
+from ._temporary_catalog import TemporaryCatalog
 from ._temporary_names import TemporaryNames
 
 SERVER_VERSION: str = fs_transforms.SERVER_VERSION
@@ -199,6 +204,7 @@ class Database:
         self._fs = FakeSnow(create_database_on_connect=False, create_schema_on_connect=False)
         self._fs.results_cache = _NoResultsCache()
         self._fs.duck_conn.execute(_semistructured.FLATTEN_MACRO_SQL)
+        self._fs.duck_conn.execute(_TEMPORARY_VIEWS_SQL)
         self._connect_lock = threading.Lock()
         self.gate = PythonGate(python_slots)
         self.scales = _scales.ScaleRegistry()
@@ -806,6 +812,7 @@ def _execute(
     try:
         result = _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
         names.record(written, *context)
+        _temporary_catalog(conn).record(written, *context)
         return result
     finally:
         if not query:
@@ -871,6 +878,37 @@ def _next_transaction_id(started: float) -> str:
 def transaction_id(conn: FakeSnowflakeConnection) -> str | None:
     """The id of the session's open transaction, None without one (`CURRENT_TRANSACTION()`)."""
     return getattr(conn, "transaction_id", None) if conn._in_transaction else None
+
+
+# fakesnow's views of one database's INFORMATION_SCHEMA.TABLES and of SHOW TABLES made the `temp` catalog's, which a
+# connection sees as its own temporary tables; in the global catalog, so that every session's statements read them.
+_GLOBAL_VIEWS = "_fs_global._fs_information_schema"
+_TEMPORARY_VIEWS = _temporary_catalog_module.Views(
+    describe=fs_transforms_module.SQL_DESCRIBE_TABLE.substitute(catalog="temp", schema="main", table="{table}").replace(
+        "FROM _fs_information_schema._fs_columns", f"FROM {_GLOBAL_VIEWS}._fs_columns"
+    ),
+    show_temporary=f"{_GLOBAL_VIEWS}._sf_show_temporary_tables",
+    tables=f"{_GLOBAL_VIEWS}._sf_temporary_tables",
+    columns=f"{_GLOBAL_VIEWS}._fs_columns",
+)
+_TEMPORARY_VIEWS_SQL = (
+    fs_info_schema.SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW.substitute(catalog="temp").replace(
+        "temp._fs_information_schema._fs_tables", _TEMPORARY_VIEWS.tables
+    )
+    + ";"
+    + fs_show.SQL_CREATE_VIEW_SHOW_TABLES.replace(
+        f"{_GLOBAL_VIEWS}._fs_show_tables", _TEMPORARY_VIEWS.show_temporary
+    ).replace("table_type = 'BASE TABLE'", "table_type = 'LOCAL TEMPORARY'")
+)
+
+
+def _temporary_catalog(conn: FakeSnowflakeConnection) -> TemporaryCatalog:
+    """The session's temporary tables, as `DESCRIBE TABLE`, `SHOW TABLES` and INFORMATION_SCHEMA list them."""
+    tables: TemporaryCatalog | None = getattr(conn, "temporary_catalog", None)
+    if tables is None:
+        tables = TemporaryCatalog(_TEMPORARY_VIEWS)
+        conn.temporary_catalog = tables  # type: ignore[attr-defined]
+    return tables
 
 
 def _temporary_names(conn: FakeSnowflakeConnection) -> TemporaryNames:
@@ -1268,6 +1306,13 @@ class _Cursor(FakeSnowflakeCursor):
     rewritten before fakesnow's own transforms, and the VECTOR types and functions of `_vectors` after them."""
 
     def _transform(self, expression: exp.Expr, params: Any) -> exp.Expr:
+        temporary = _temporary_catalog(self._conn)
+        if (described := temporary.describe(expression, self._conn.database, self._conn.schema)) is not None:
+            return described
+        transformed = self._transform_statement(expression, params)
+        return temporary.listed(transformed, self._conn.database)
+
+    def _transform_statement(self, expression: exp.Expr, params: Any) -> exp.Expr:
         expression = _semistructured.rewrite(_cut_scaled_casts(_convert_timezone_to_tz(expression)))
         expression = expression.transform(_seeded_random, copy=False)
         transformed = super()._transform(expression.transform(_wide_number_column, copy=False), params)
@@ -2071,10 +2116,14 @@ def _tree_bytes(tree: exp.Expr) -> int:
 PLANS = PlanCache()
 
 
+# a query of INFORMATION_SCHEMA lists its session's temporary tables (`_temporary_catalog`): planned for that session
+_INFORMATION_SCHEMA = re.compile("information_schema", re.IGNORECASE)
+
+
 def _plan_key(conn: FakeSnowflakeConnection, sql: str) -> _PlanKey | None:
     # A `$` may be a session variable, which fakesnow inlines into the text before parsing: such text is not
     # planned (nor are connections with fakesnow's no-op patterns, which we never set).
-    if "$" in sql or conn.nop_regexes:
+    if "$" in sql or conn.nop_regexes or _INFORMATION_SCHEMA.search(sql):
         return None
     return (sql, conn.database, conn.schema, conn.database_set, conn.schema_set)
 
