@@ -55,6 +55,7 @@ import snowflake.connector.errors as sf_errors
 from . import _parameters, _scales, _semistructured, _vectors
 from . import _temporary_catalog as _temporary_catalog_module
 from . import _text_input as text_input
+from ._creation_times import CreationTimes
 from ._temporary_catalog import TemporaryCatalog
 from ._temporary_names import TemporaryNames
 
@@ -208,6 +209,7 @@ class Database:
         self._connect_lock = threading.Lock()
         self.gate = PythonGate(python_slots)
         self.scales = _scales.ScaleRegistry()
+        self.creation_times = CreationTimes()
 
     def connect(self, database: str | None, schema: str | None, autocommit: bool = True) -> FakeSnowflakeConnection:
         """A session's connection (its own DuckDB cursor, so sessions never see each other's rows). Its current
@@ -220,6 +222,7 @@ class Database:
             conn._schema = None
         conn._duck_conn = _gated(conn._duck_conn, self.gate)
         conn.scales = self.scales  # type: ignore[attr-defined]
+        conn.creation_times = self.creation_times  # type: ignore[attr-defined]
         return conn
 
     def create(self, database: str, schema: str) -> None:
@@ -266,6 +269,7 @@ class Database:
         forked.variables = conn.variables
         forked.is_fork = True  # type: ignore[attr-defined]
         forked.scales = self.scales  # type: ignore[attr-defined]
+        forked.creation_times = self.creation_times  # type: ignore[attr-defined]
         return forked
 
     def close(self) -> None:
@@ -812,6 +816,8 @@ def _execute(
     try:
         result = _execute_parsed(conn, sql, expr, key, params, batch, describe_only)
         names.record(written, *context)
+        if (times := _creation_times(conn)) is not None:
+            times.record(written, *context)
         _temporary_catalog(conn).record(written, *context)
         return result
     finally:
@@ -891,15 +897,21 @@ _TEMPORARY_VIEWS = _temporary_catalog_module.Views(
     tables=f"{_GLOBAL_VIEWS}._sf_temporary_tables",
     columns=f"{_GLOBAL_VIEWS}._fs_columns",
 )
+_SHOW_TABLES_VIEW = f"{_GLOBAL_VIEWS}._fs_show_tables"
 _TEMPORARY_VIEWS_SQL = (
     fs_info_schema.SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW.substitute(catalog="temp").replace(
         "temp._fs_information_schema._fs_tables", _TEMPORARY_VIEWS.tables
     )
     + ";"
-    + fs_show.SQL_CREATE_VIEW_SHOW_TABLES.replace(
-        f"{_GLOBAL_VIEWS}._fs_show_tables", _TEMPORARY_VIEWS.show_temporary
-    ).replace("table_type = 'BASE TABLE'", "table_type = 'LOCAL TEMPORARY'")
+    + fs_show.SQL_CREATE_VIEW_SHOW_TABLES.replace(_SHOW_TABLES_VIEW, _TEMPORARY_VIEWS.show_temporary).replace(
+        "table_type = 'BASE TABLE'", "table_type = 'LOCAL TEMPORARY'"
+    )
 )
+
+
+def _creation_times(conn: FakeSnowflakeConnection) -> CreationTimes | None:
+    """The database's record of when its permanent tables were created (None on a connection of fakesnow's own)."""
+    return getattr(conn, "creation_times", None)
 
 
 def _temporary_catalog(conn: FakeSnowflakeConnection) -> TemporaryCatalog:
@@ -1310,6 +1322,8 @@ class _Cursor(FakeSnowflakeCursor):
         if (described := temporary.describe(expression, self._conn.database, self._conn.schema)) is not None:
             return described
         transformed = self._transform_statement(expression, params)
+        if (times := _creation_times(self._conn)) is not None:
+            transformed = times.dated(transformed, _SHOW_TABLES_VIEW)
         return temporary.listed(transformed, self._conn.database)
 
     def _transform_statement(self, expression: exp.Expr, params: Any) -> exp.Expr:
