@@ -22,10 +22,9 @@ def _session_with_a_temporary_table(connect: Any) -> Any:
 
 def test_describe_table_lists_a_temporary_tables_columns(sf: Any, connect: Any) -> None:
     cur = _session_with_a_temporary_table(connect)
+    expected = [("ID", "NUMBER(10,0)", "N"), ("LABEL", "VARCHAR(20)", "Y")]
     for name in ("SCRATCH", f"{sf.database}.{sf.schema}.scratch"):
-        rows = cur.execute(f"DESCRIBE TABLE {name}").fetchall()
-        assert [(r[0], r[1].split("(")[0], r[3]) for r in rows] == [("ID", "NUMBER", "N"), ("LABEL", "VARCHAR", "Y")]
-        assert rows[0][1] == "NUMBER(10,0)"
+        assert [(r[0], r[1], r[3]) for r in cur.execute(f"DESCRIBE TABLE {name}").fetchall()] == expected
     with pytest.raises(ProgrammingError) as raised:
         connect().cursor().execute("DESCRIBE TABLE SCRATCH")
     assert raised.value.errno == 2003
@@ -58,12 +57,13 @@ def test_information_schema_lists_a_temporary_table_and_its_columns(sf: Any, con
         (sf.database, sf.schema, "SCRATCH", "TEMPORARY TABLE", "YES"),
     ]
     columns = (
-        f"SELECT TABLE_CATALOG, TABLE_SCHEMA, COLUMN_NAME, DATA_TYPE FROM {sf.database}.INFORMATION_SCHEMA.COLUMNS"
+        "SELECT TABLE_CATALOG, TABLE_SCHEMA, COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH"
+        f" FROM {sf.database}.INFORMATION_SCHEMA.COLUMNS"
         " WHERE TABLE_NAME = 'SCRATCH' ORDER BY ORDINAL_POSITION"
     )
     assert cur.execute(columns).fetchall() == [
-        (sf.database, sf.schema, "ID", "NUMBER"),
-        (sf.database, sf.schema, "LABEL", "TEXT"),
+        (sf.database, sf.schema, "ID", "NUMBER", None),
+        (sf.database, sf.schema, "LABEL", "TEXT", 20),
     ]
     other = connect().cursor()
     assert other.execute(tables).fetchall() == [(sf.database, sf.schema, "KEPT", "BASE TABLE", "NO")]

@@ -890,12 +890,13 @@ def transaction_id(conn: FakeSnowflakeConnection) -> str | None:
 # connection sees as its own temporary tables; in the global catalog, so that every session's statements read them.
 _GLOBAL_VIEWS = "_fs_global._fs_information_schema"
 _TEMPORARY_VIEWS = _temporary_catalog_module.Views(
-    describe=fs_transforms_module.SQL_DESCRIBE_TABLE.substitute(catalog="temp", schema="main", table="{table}").replace(
-        "FROM _fs_information_schema._fs_columns", f"FROM {_GLOBAL_VIEWS}._fs_columns"
-    ),
+    describe=fs_transforms_module.SQL_DESCRIBE_TABLE.substitute(
+        catalog="{database}", schema="{schema}", table="{table}"
+    ).replace("FROM _fs_information_schema._fs_columns", "FROM ({columns}) AS _fs_columns"),
     show_temporary=f"{_GLOBAL_VIEWS}._sf_show_temporary_tables",
     tables=f"{_GLOBAL_VIEWS}._sf_temporary_tables",
     columns=f"{_GLOBAL_VIEWS}._fs_columns",
+    lengths=f"{_GLOBAL_VIEWS}._fs_columns_ext",
 )
 _SHOW_TABLES_VIEW = f"{_GLOBAL_VIEWS}._fs_show_tables"
 _TEMPORARY_VIEWS_SQL = (

@@ -26,10 +26,11 @@ _JOINED = "({values}) AS r(name, database_name, schema_name, created_on)"
 class Views:
     """The views the session's temporary tables are read from (names as DuckDB SQL)."""
 
-    describe: str  #: DESCRIBE TABLE's query of the `temp` catalog's table `{table}`
+    describe: str  #: DESCRIBE TABLE's query of table `{table}` of `{database}`.`{schema}` in the view `{columns}`
     show_temporary: str  #: the same of the `temp` catalog's tables
     tables: str  #: INFORMATION_SCHEMA.TABLES' view of the `temp` catalog's tables
     columns: str  #: INFORMATION_SCHEMA.COLUMNS' view of every catalog
+    lengths: str  #: the declared lengths of VARCHAR columns, by database, schema, table and column
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,17 +87,18 @@ class TemporaryCatalog:
         name = self._resolve(expression.this, database, schema)
         if name is None:
             return None
-        return sqlglot.parse_one(self._views.describe.format(table=name.replace("'", "''")), read="duckdb")
+        table = self._tables[name]
+        columns = _columns(self._views, _JOINED.format(values=f"VALUES {_row(name, table)}"))
+        text = {"table": name, "database": table.database, "schema": table.schema}
+        sql = self._views.describe.format(columns=columns, **{k: v.replace("'", "''") for k, v in text.items()})
+        return sqlglot.parse_one(sql, read="duckdb")
 
     def listed(self, transformed: exp.Expr, database: str | None) -> exp.Expr:
         """A statement fakesnow has transformed, with the session's temporary tables in the catalog views it reads
         (SHOW TABLES' view, each database's INFORMATION_SCHEMA `_FS_TABLES` and `_FS_COLUMNS`)."""
         if not self._tables:
             return transformed
-        values = ", ".join(
-            f"({_text(name)}, {_text(t.database)}, {_text(t.schema)}, {_text(t.created.isoformat())}::TIMESTAMPTZ)"
-            for name, t in self._tables.items()
-        )
+        values = ", ".join(_row(name, table) for name, table in self._tables.items())
         joined = _JOINED.format(values=f"VALUES {values}")
         for table in list(transformed.find_all(exp.Table)):
             sql = _with_temporary(table, database, joined, self._views)
@@ -130,13 +132,26 @@ def _with_temporary(table: exp.Table, database: str | None, joined: str, views: 
             f"FROM {views.tables} AS t JOIN {joined} ON t.TABLE_NAME = r.name WHERE r.database_name = {_text(catalog)}"
         )
     if view == "_FS_COLUMNS":
-        return (
-            f"SELECT * FROM {own} UNION ALL SELECT c.* REPLACE (r.database_name AS TABLE_CATALOG, "
-            f"r.schema_name AS TABLE_SCHEMA) FROM {views.columns} AS c "
-            f"JOIN {joined} ON c.TABLE_CATALOG = 'temp' AND c.TABLE_NAME = r.name "
-            f"WHERE r.database_name = {_text(catalog)}"
-        )
+        return f"SELECT * FROM {own} UNION ALL {_columns(views, joined)} WHERE r.database_name = {_text(catalog)}"
     return None
+
+
+def _columns(views: Views, joined: str) -> str:
+    """The columns of the session's temporary tables in `joined` (`r`), as INFORMATION_SCHEMA.COLUMNS lists them: in
+    their database and schema, VARCHAR lengths as declared (fakesnow keeps them under those names)."""
+    return (
+        "SELECT c.* REPLACE (r.database_name AS TABLE_CATALOG, r.schema_name AS TABLE_SCHEMA, "
+        "coalesce(c.CHARACTER_MAXIMUM_LENGTH, e.ext_character_maximum_length) AS CHARACTER_MAXIMUM_LENGTH, "
+        "coalesce(c.CHARACTER_OCTET_LENGTH, e.ext_character_octet_length) AS CHARACTER_OCTET_LENGTH) "
+        f"FROM {views.columns} AS c JOIN {joined} ON c.TABLE_CATALOG = 'temp' AND c.TABLE_NAME = r.name "
+        f"LEFT JOIN {views.lengths} AS e ON e.ext_table_catalog = r.database_name "
+        "AND e.ext_table_schema = r.schema_name AND e.ext_table_name = r.name AND e.ext_column_name = c.COLUMN_NAME"
+    )
+
+
+def _row(name: str, table: TemporaryTable) -> str:
+    created = f"{_text(table.created.isoformat())}::TIMESTAMPTZ"
+    return f"({_text(name)}, {_text(table.database)}, {_text(table.schema)}, {created})"
 
 
 def _text(value: str) -> str:
