@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -296,37 +297,33 @@ def _display(name: str) -> str:
     return last[1:-1] if last.startswith('"') else last.upper()
 
 
-def _closing(sql: str, opening: int) -> int:
-    """The index of the parenthesis that closes the one at `opening` (quotes respected)."""
+def _outside_quotes(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, character, parenthesis depth after it) of each character of `text` from `start` outside quotes."""
     depth, quote = 0, ""
-    for index in range(opening, len(sql)):
-        char = sql[index]
+    for index in range(start, len(text)):
+        char = text[index]
         if quote:
             quote = "" if char == quote else quote
         elif char in "'\"":
             quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return index
+        else:
+            depth += (char == "(") - (char == ")")
+            yield index, char, depth
+
+
+def _closing(sql: str, opening: int) -> int:
+    """The index of the parenthesis that closes the one at `opening` (quotes respected)."""
+    for index, char, depth in _outside_quotes(sql, opening):
+        if char == ")" and depth == 0:
+            return index
     raise _syntax(sql, len(sql))
 
 
 def _split(text: str, separator: str = ",") -> list[str]:
     """`text` split at the separators outside quotes and parentheses; blank parts left out."""
-    parts, depth, quote, start = [], 0, "", 0
-    for index, char in enumerate(text):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == separator and depth == 0:
+    parts, start = [], 0
+    for index, char, depth in _outside_quotes(text):
+        if char == separator and depth == 0:
             parts.append(text[start:index])
             start = index + 1
     parts.append(text[start:])
