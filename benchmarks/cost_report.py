@@ -44,17 +44,7 @@ def main() -> None:
             with snowflake.connector.connect(**kwargs) as conn:
                 conn.cursor().execute("SELECT 1;" * per_task, num_statements=per_task)
         print(f"made {per_task * TASKS} tagged queries in {time.perf_counter() - started:.1f} s")
-        env = {
-            **os.environ,
-            "FLYTE_SNOWFLAKE_SERVICE_ACCOUNT": sf.account,
-            "FLYTE_SNOWFLAKE_SERVICE_USER": "MONITOR",
-            "FLYTE_SNOWFLAKE_SERVICE_ROLE": "ACCOUNTADMIN",
-            "FLYTE_SNOWFLAKE_SERVICE_WAREHOUSE": sf.warehouse,
-            "FLYTE_SNOWFLAKE_SERVICE_HOST": sf.host,
-            "FLYTE_SNOWFLAKE_SERVICE_PORT": str(sf.port),
-            "FLYTE_SNOWFLAKE_SERVICE_PROTOCOL": "http",
-            "FLYTE_SNOWFLAKE_SERVICE_PASSWORD": "monitor-password",
-        }
+        env = {**os.environ, **sf.service_env("MONITOR", "monitor-password")}
         command = [sys.executable, "-m", "flyteplugins.snowflake", "cost", "--run", "r1", "--json"]
         timed = time_command(command, env, args.runs)
         report = json.loads(timed.stdout)

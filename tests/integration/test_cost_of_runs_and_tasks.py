@@ -96,17 +96,7 @@ async def test_queries_snowflake_has_not_attributed_yet_are_estimated(
 
 def test_the_command_prints_a_table_or_json_and_says_what_is_missing(local_snowflake_fresh, service):
     sf = local_snowflake_fresh
-    env = {
-        **os.environ,
-        "FLYTE_SNOWFLAKE_SERVICE_ACCOUNT": sf.account,
-        "FLYTE_SNOWFLAKE_SERVICE_USER": "MONITOR",
-        "FLYTE_SNOWFLAKE_SERVICE_ROLE": "ACCOUNTADMIN",
-        "FLYTE_SNOWFLAKE_SERVICE_WAREHOUSE": sf.warehouse,
-        "FLYTE_SNOWFLAKE_SERVICE_HOST": sf.host,
-        "FLYTE_SNOWFLAKE_SERVICE_PORT": str(sf.port),
-        "FLYTE_SNOWFLAKE_SERVICE_PROTOCOL": "http",
-        "FLYTE_SNOWFLAKE_SERVICE_PASSWORD": "local",
-    }
+    env = {**os.environ, **sf.service_env("MONITOR", "local")}
     command = [sys.executable, "-m", "flyteplugins.snowflake", "cost"]
     done = subprocess.run([*command, "--run", "no-such-run", "--json"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

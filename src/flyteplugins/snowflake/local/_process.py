@@ -280,6 +280,23 @@ class LocalSnowflake:
         }
         return SnowflakeConfig(**{**fields, **overrides})
 
+    def service_env(self, user: str, password: str, role: str = "ACCOUNTADMIN") -> dict[str, str]:
+        """The `FLYTE_SNOWFLAKE_SERVICE_*` variables that point the plugin's service login (the cost report's)
+        at this emulator as `user`, with `password` and `role`."""
+        if not self.port:
+            raise LocalSnowflakeError("the local Snowflake is not started")
+        values = {
+            "ACCOUNT": self.account,
+            "USER": user,
+            "ROLE": role,
+            "WAREHOUSE": self.warehouse,
+            "HOST": self.host,
+            "PORT": str(self.port),
+            "PROTOCOL": "http",
+            "PASSWORD": password,
+        }
+        return {f"FLYTE_SNOWFLAKE_SERVICE_{name}": value for name, value in values.items()}
+
     def connect_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """Everything `snowflake.connector.connect` needs to reach this emulator; `overrides` win.
 
