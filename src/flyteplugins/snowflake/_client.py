@@ -383,7 +383,7 @@ class _StatusChannel:
 
     @classmethod
     def of(cls, conn: SnowflakeConnection) -> _StatusChannel | None:
-        """The session's channel, made on first use; None when this session's checks go through the driver."""
+        """The session's channel, made on first use; None when this Snowflake session's checks go through the driver."""
         try:
             channel = cls._channels[conn]
         except KeyError:

@@ -256,7 +256,7 @@ class SessionParameters:
         return PARAMETERS[name].default
 
     def wire(self) -> list[dict[str, Any]]:
-        """The `parameters` of a login or query answer: each one the driver reads, with this session's value."""
+        """The `parameters` of a login or query answer: each one the driver reads, with its value here."""
         return [{"name": p.name, "value": self._wire.get(p.name, p.default)} for p in PARAMETERS.values() if p.wire]
 
     def show_rows(self, like: str | None) -> list[dict[str, Any]]:

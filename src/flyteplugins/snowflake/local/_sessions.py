@@ -54,7 +54,7 @@ class Session:
     renewals: int = 0
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     created: float = dataclasses.field(default_factory=time.time)
-    #: the roles this session's user may assume (`USE ROLE`); None: any
+    #: the roles the logged-in user may assume (`USE ROLE`); None: any
     roles: frozenset[str] | None = None
     #: the driver that logged in, and its version (CLIENT_APP_ID, CLIENT_APP_VERSION of the login)
     client: tuple[str, tuple[int, ...]] = ("", ())
