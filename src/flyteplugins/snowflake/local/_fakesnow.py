@@ -1329,10 +1329,20 @@ class _Cursor(FakeSnowflakeCursor):
 
     def _transform_statement(self, expression: exp.Expr, params: Any) -> exp.Expr:
         expression = _semistructured.rewrite(_cut_scaled_casts(_convert_timezone_to_tz(expression)))
-        expression = expression.transform(_seeded_random, copy=False)
-        transformed = super()._transform(expression.transform(_wide_number_column, copy=False), params)
+        _seed_randoms_and_widen_numbers(expression)
+        transformed = super()._transform(expression, params)
         # VECTOR after fakesnow's transforms, which take any list type for an ARRAY (a VARIANT: JSON)
         return _vectors.rewrite(transformed.transform(_semistructured.own_flatten, copy=False))
+
+
+def _seed_randoms_and_widen_numbers(expression: exp.Expr) -> None:
+    """`_seeded_random` and `_wide_number_column` in place, found in one walk of the statement."""
+    found = [node for node in expression.walk() if isinstance(node, (exp.Rand, exp.ColumnDef))]
+    for node in found:
+        if isinstance(node, exp.ColumnDef):
+            _wide_number_column(node)
+        elif (seeded := _seeded_random(node)) is not node:
+            node.replace(seeded)
 
 
 def _wide_number_column(node: exp.Expr) -> exp.Expr:
